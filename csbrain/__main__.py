@@ -1,0 +1,5 @@
+import sys
+
+from csbrain.cli import main
+
+sys.exit(main())
