@@ -1,0 +1,160 @@
+"""The CSBrain backbone: patches in, tokens out (spec §2), for any montage."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from csbrain import units
+from csbrain.config import CSBrainConfig
+from csbrain.models.blocks import EncoderLayer, PatchEmbedding, RegionConv, TemporalConv
+from csbrain.models.layout import MontageLayout
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = None,
+                          n_chans: int | None = None):
+    """Return a :class:`csbrain.montage.Montage` from a montage spec or braindecode ``chs_info``.
+
+    ``montage`` may be a Montage, a preset name, a list of channel names or an ``mne.Info``;
+    ``chs_info`` is a list of dicts with ``ch_name`` (and optionally ``loc``), as in braindecode.
+    """
+    from csbrain.montage import Montage, resolve_montage
+
+    if montage is None and chs_info is not None:
+        names = [ch["ch_name"] for ch in chs_info]
+        positions = {}
+        for ch in chs_info:
+            loc = ch.get("loc")
+            if loc is not None and len(loc) >= 3:
+                xyz = [float(v) for v in loc[:3]]
+                if any(xyz) and all(v == v for v in xyz):
+                    positions[ch["ch_name"]] = tuple(xyz)
+        montage = Montage.from_names(names, positions=positions or None)
+    if montage is None:
+        raise ValueError("no montage: pass montage= (a Montage, a preset name such as 'TUEG', or "
+                         "a list of channel names) or chs_info= (braindecode style)")
+    montage = resolve_montage(montage)
+    if n_chans is not None and n_chans != montage.n_chans:
+        raise ValueError(f"n_chans={n_chans} does not match the montage's "
+                         f"{montage.n_chans} channels {list(montage.channels)}")
+    return montage
+
+
+class CSBrain(nn.Module):
+    """CSBrain backbone.
+
+    Parameters
+    ----------
+    montage : Montage, str, list of str or mne.Info
+        The channels the model reads, resolved by :func:`csbrain.montage.resolve_montage`.
+        No weight depends on it; :meth:`set_montage` switches it.
+    config : CSBrainConfig, optional
+        Architecture; default: the released configuration.
+    n_chans, chs_info, n_times, sfreq
+        Braindecode-style signal parameters: ``chs_info`` may replace ``montage``; ``n_chans``
+        and ``n_times`` are checked against it; ``sfreq`` must be 200 Hz (the input contract).
+
+    Call with ``x`` of shape ``(B, C, P, S)`` (patches) or ``(B, C, P*S)`` (raw samples), in
+    100 µV units, channels in the montage's input order, and an optional ``mask`` ``(B, C, P)``
+    that indexes *sorted* slots. Returns tokens ``(B, C, P, D)`` in the model's sorted channel
+    order: slot ``i`` holds input channel ``channel_order[i]``.
+    """
+
+    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
+                 n_chans: int | None = None, chs_info: list[dict] | None = None,
+                 n_times: int | None = None, sfreq: float = units.SFREQ) -> None:
+        super().__init__()
+        if float(sfreq) != units.SFREQ:
+            raise ValueError(f"sfreq={sfreq} is not supported; CSBrain reads {units.SFREQ:g} Hz "
+                             "signals: resample first (csbrain.data preprocessing does)")
+        self.config = config = config or CSBrainConfig()
+        if n_times is not None and n_times % config.patch_size:
+            raise ValueError(f"n_times={n_times} is not a multiple of the patch size "
+                             f"{config.patch_size}")
+        self.n_times = n_times
+        self.patch_embedding = PatchEmbedding(config)
+        self.temporal_conv = TemporalConv(config)
+        self.region_conv = RegionConv(config)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.check_finite = True
+        self.set_montage(resolve_model_montage(montage, chs_info, n_chans))
+        init_weights(self)
+
+    # ----- montage -----
+    def set_montage(self, montage: Any) -> None:
+        """Switch the channels the model reads (weights unchanged)."""
+        montage = resolve_model_montage(montage)
+        device = next(self.parameters()).device
+        self.montage = montage
+        self.layout = MontageLayout(montage.order, montage.sorted_regions,
+                                    self.config.kernel_sizes).to(device)
+
+    @property
+    def channel_order(self) -> list[int]:
+        """The permutation applied to the input channels (the released ``sorted_indices``)."""
+        return list(self.montage.order)
+
+    @property
+    def n_chans(self) -> int:
+        return self.montage.n_chans
+
+    # ----- forward -----
+    def as_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate ``x`` and return it as ``(B, C, P, S)`` (raw ``(B, C, P*S)`` is reshaped)."""
+        S = self.config.patch_size
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 3:
+            if x.shape[-1] % S:
+                raise ValueError(f"x has {x.shape[-1]} samples per channel, not a multiple of the "
+                                 f"patch size {S} ({S / units.SFREQ:g} s at {units.SFREQ:g} Hz)")
+            x = x.reshape(x.shape[0], x.shape[1], x.shape[-1] // S, S)
+        elif x.dim() != 4:
+            raise ValueError(f"x has shape {tuple(x.shape)} (rank {x.dim()}); expected "
+                             f"(batch, channels, patches, {S}) or (batch, channels, samples)")
+        if x.shape[-1] != S:
+            raise ValueError(f"x has patches of {x.shape[-1]} samples; expected {S} "
+                             f"(shape (batch, channels, patches, {S}))")
+        if x.shape[1] != self.n_chans:
+            raise ValueError(f"x has {x.shape[1]} channels but the montage has {self.n_chans}: "
+                             f"{list(self.montage.channels)}")
+        if x.shape[2] == 0:
+            raise ValueError("x has 0 patches; expected at least one")
+        if self.check_finite and not torch.compiler.is_compiling() and not torch.isfinite(x).all():
+            raise ValueError("x contains NaN or Inf values; clean or reject those windows first")
+        return x
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.as_patches(x)[:, self.layout.order]                # (B, C, P, S) sorted
+        if mask is not None and mask.shape != x.shape[:3]:
+            raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(x.shape[:3])} "
+                             "(batch, channels, patches), indexing sorted slots")
+        h = self.patch_embedding(x, mask)                            # (B, C, P, D)
+        for layer in self.layers:
+            h = h + self.temporal_conv(h)                            # shared by all layers
+            h = h + self.region_conv(h, self.layout)                 # shared by all layers
+            h = layer(h, self.layout)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"config={self.config}"
+
+
+def init_weights(module: nn.Module) -> None:
+    """Released initialisation: Kaiming-normal (fan_out, relu) on Linear weights, except the
+    attention input projections (Xavier-uniform weight, zero bias, as nn.MultiheadAttention)
+    and zero bias on attention output projections; PyTorch defaults elsewhere."""
+    from csbrain.models.blocks import RegionAttention, WindowAttention
+
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if isinstance(m, (WindowAttention, RegionAttention)):
+            nn.init.xavier_uniform_(m.qkv.weight)
+            nn.init.zeros_(m.qkv.bias)
+            nn.init.zeros_(m.proj.bias)
