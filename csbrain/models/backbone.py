@@ -11,7 +11,9 @@ from torch import nn
 from csbrain import units
 from csbrain.config import CSBrainConfig
 from csbrain.models.blocks import EncoderLayer, PatchEmbedding, RegionConv, TemporalConv
+from csbrain.models.hub import HubMixin
 from csbrain.models.layout import MontageLayout
+from csbrain.models.released import ReleasedMixin
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = Non
     return montage
 
 
-class CSBrain(nn.Module):
+class CSBrain(ReleasedMixin, HubMixin, nn.Module):
     """CSBrain backbone.
 
     Parameters

@@ -195,6 +195,9 @@ def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
     given = set(state_dict) - set(heads)
     missing, unexpected = sorted(expected - given), sorted(given - expected)
     problems = []
+    found_layers = {int(m.group(1)) for k in given if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
+    if found_layers and len(found_layers) != cfg.n_layers:
+        problems.append(f"the checkpoint has {len(found_layers)} layers, the model {cfg.n_layers}")
     if missing:
         problems.append(f"missing keys: {_names(missing)}")
     if unexpected:
@@ -222,3 +225,48 @@ def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
     if left:
         raise ValueError(f"released checkpoint leaves model keys unset: {_names(left)}")
     return out, heads
+
+
+class ReleasedMixin:
+    """``from_released``: build a model and load a released state dict into it, strictly."""
+
+    def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
+        if heads:
+            logger.info("%s: dropping released head weights %s", what, sorted(heads))
+
+    @classmethod
+    def from_released(cls, path: str | Path, *, preset: str | None = None,
+                      channels: list[str] | None = None, n_layers: int | None = None,
+                      weights_only: bool = True, n_heads: int | None = None, **task_kwargs: Any):
+        """Load an authors' checkpoint (``.pth``) on CPU, in eval mode.
+
+        Parameters
+        ----------
+        path : str or Path
+            The released state dict (``module.`` / ``backbone.`` prefixes are stripped).
+        preset : str, optional
+            A released montage name (:func:`csbrain.montage.list_presets`).
+        channels : list of str, optional
+            Channel names resolved by the montage contract. Default (neither given): the
+            pretraining montage ``TUEG``.
+        n_layers : int, optional
+            Expected number of layers; default: read from the checkpoint.
+        weights_only : bool
+            Refuse arbitrary pickles (default).
+        **task_kwargs
+            Arguments of the task wrapper (e.g. ``n_outputs``, ``n_times``).
+        """
+        if preset is not None and channels is not None:
+            raise ValueError("pass either preset= or channels=, not both")
+        montage = preset if preset is not None else channels
+        if montage is None:
+            logger.info("no montage given: using the pretraining montage 'TUEG'")
+            montage = "TUEG"
+        state = read_checkpoint(path, weights_only=weights_only)
+        cfg = config_from_released(state, n_layers=n_layers, n_heads=n_heads)
+        model = cls(montage, cfg, **task_kwargs)
+        backbone = getattr(model, "backbone", model)
+        weights, heads = convert_released_state_dict(state, backbone.state_dict(), cfg)
+        backbone.load_state_dict(weights, strict=True)
+        model._load_released_heads(heads, str(path))
+        return model.eval()

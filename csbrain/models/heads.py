@@ -1,0 +1,199 @@
+"""Task wrappers around one backbone (PatchTST style): pretraining, classification, regression.
+
+Heads are data: :data:`HEADS` maps a name to a class; a new head is a new row.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from csbrain import units
+from csbrain._checks import check_int, check_option
+from csbrain.config import CSBrainConfig
+from csbrain.models.backbone import CSBrain, init_weights
+from csbrain.models.hub import HubMixin, register
+from csbrain.models.released import CLASSIFIER_PREFIX, HEAD_PREFIX, ReleasedMixin
+
+logger = logging.getLogger(__name__)
+
+
+class FlattenMLPHead(nn.Sequential):
+    """The released head: all tokens flattened ``(B, C*P*D)`` -> MLP (ELU, dropout) -> outputs.
+
+    Indices match the released ``classifier`` (1, 4, 7 are the Linear layers), so released
+    downstream heads load by name.
+    """
+
+    def __init__(self, n_chans: int, n_patches: int, d_model: int, n_outputs: int,
+                 dropout: float) -> None:
+        super().__init__(
+            nn.Flatten(1),
+            nn.Linear(n_chans * n_patches * d_model, n_patches * d_model), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(n_patches * d_model, d_model), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(d_model, n_outputs))
+
+
+class MeanPoolHead(nn.Module):
+    """Mean of all tokens ``(B, D)`` -> LayerNorm -> dropout -> linear."""
+
+    def __init__(self, n_chans: int, n_patches: int, d_model: int, n_outputs: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(d_model, n_outputs)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, P, D) -> (B, n_outputs)
+        return self.fc(self.drop(self.norm(h.mean(dim=(1, 2)))))
+
+
+class AttentionPoolHead(nn.Module):
+    """One learned query attends over all ``C*P`` tokens -> LayerNorm -> dropout -> linear."""
+
+    def __init__(self, n_chans: int, n_patches: int, d_model: int, n_outputs: int,
+                 dropout: float, n_heads: int = 4) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(1, 1, d_model) * d_model ** -0.5)
+        heads = n_heads if d_model % n_heads == 0 else 1
+        self.attn = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(d_model, n_outputs)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, P, D) -> (B, n_outputs)
+        tokens = h.flatten(1, 2)                                  # (B, C*P, D)
+        pooled, _ = self.attn(self.query.expand(len(h), -1, -1), tokens, tokens, need_weights=False)
+        return self.fc(self.drop(self.norm(pooled[:, 0])))
+
+
+HEADS: dict[str, type[nn.Module]] = {
+    "flatten": FlattenMLPHead, "mean": MeanPoolHead, "attention": AttentionPoolHead}
+
+
+class _TaskModel(ReleasedMixin, HubMixin, nn.Module):
+    """A backbone plus a head; exposes the backbone's config and montage."""
+
+    backbone: CSBrain
+
+    @property
+    def config(self) -> CSBrainConfig:
+        return self.backbone.config
+
+    @property
+    def montage(self):
+        return self.backbone.montage
+
+
+@register
+class CSBrainForPretraining(_TaskModel):
+    """Masked patch reconstruction: backbone + per-token ``Linear(D, S)`` head.
+
+    Call with ``x`` ``(B, C, P, S)`` and ``mask`` ``(B, C, P)`` (1 = masked, indexing *sorted*
+    slots); returns the reconstruction ``(B, C, P, S)`` in sorted channel order.
+    """
+
+    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, **signal: Any):
+        super().__init__()
+        self.backbone = CSBrain(montage, config, **signal)
+        cfg = self.backbone.config
+        self.head = nn.Linear(cfg.d_model, cfg.patch_size)
+        init_weights(self.head)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.backbone(x, mask))
+
+    def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
+        key_w, key_b = f"{HEAD_PREFIX}0.weight", f"{HEAD_PREFIX}0.bias"
+        if key_w not in heads or key_b not in heads:
+            raise ValueError(f"{what} has no reconstruction head ({key_w}, {key_b}); "
+                             "load it with CSBrain.from_released for features only")
+        self.head.load_state_dict({"weight": heads[key_w], "bias": heads[key_b]}, strict=True)
+
+
+@register
+class CSBrainForClassification(_TaskModel):
+    """Classification (``n_outputs`` classes; 1 logit for binary) on CSBrain tokens.
+
+    Parameters
+    ----------
+    montage, config
+        As for :class:`CSBrain`.
+    n_outputs : int
+        Number of outputs (classes; 1 for a binary task with BCE or for regression).
+    n_times : int, optional
+        Samples per window (braindecode style); required by the ``flatten`` head.
+    head : {"flatten", "mean", "attention"}
+        ``flatten``: the released MLP over all tokens (large: C*P*D inputs); ``mean``:
+        mean-pool + linear; ``attention``: attention pooling + linear.
+    head_dropout : float
+        Dropout inside the head.
+    n_chans, chs_info, sfreq
+        Braindecode-style signal parameters, see :class:`CSBrain`.
+
+    Call with ``x`` ``(B, C, P, S)`` or ``(B, C, P*S)``; returns ``(B, n_outputs)``.
+    """
+
+    task = "classification"
+
+    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
+                 n_outputs: int = 2, n_times: int | None = None, head: str = "mean",
+                 head_dropout: float = 0.1, n_chans: int | None = None,
+                 chs_info: list[dict] | None = None, sfreq: float = units.SFREQ) -> None:
+        super().__init__()
+        check_int("n_outputs", n_outputs, min_value=1)
+        check_option("head", head, list(HEADS))
+        self.backbone = CSBrain(montage, config, n_chans=n_chans, chs_info=chs_info,
+                                n_times=n_times, sfreq=sfreq)
+        cfg = self.backbone.config
+        if head == "flatten" and n_times is None:
+            raise ValueError("head='flatten' needs n_times (samples per window) to size its "
+                             "first layer; pass n_times or use head='mean' / 'attention'")
+        n_patches = (n_times // cfg.patch_size) if n_times else 0
+        self.n_outputs, self.n_times, self.head_name = n_outputs, n_times, head
+        self.head_dropout = head_dropout
+        self.head = HEADS[head](self.backbone.n_chans, n_patches, cfg.d_model, n_outputs, head_dropout)
+        init_weights(self.head)
+
+    def _task_kwargs(self) -> dict[str, Any]:
+        return {"n_outputs": self.n_outputs, "n_times": self.n_times, "head": self.head_name,
+                "head_dropout": self.head_dropout}
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone tokens ``(B, C, P, D)`` in sorted channel order."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.backbone(x)
+        if self.head_name == "flatten" and h.shape[2] * self.backbone.config.patch_size != self.n_times:
+            raise ValueError(f"x has {h.shape[2]} patches but the flatten head was built for "
+                             f"n_times={self.n_times} ({self.n_times // self.config.patch_size} patches)")
+        return self.head(h)
+
+    def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
+        clf = {k[len(CLASSIFIER_PREFIX):]: v for k, v in heads.items() if k.startswith(CLASSIFIER_PREFIX)}
+        if clf and self.head_name == "flatten":
+            own = self.head.state_dict()
+            if set(clf) == set(own) and all(clf[k].shape == own[k].shape for k in own):
+                self.head.load_state_dict(clf, strict=True)
+                logger.info("%s: loaded the released classifier head", what)
+                return
+            raise ValueError(f"{what}: released classifier head {sorted((k, tuple(v.shape)) for k, v in clf.items())} "
+                             f"does not fit this flatten head {sorted((k, tuple(v.shape)) for k, v in own.items())}")
+        if heads:
+            logger.info("%s: head weights %s not used; the %s head starts from random init",
+                        what, sorted(heads), self.head_name)
+
+
+@register
+class CSBrainForRegression(CSBrainForClassification):
+    """Regression (``n_outputs`` targets, default 1) on CSBrain tokens; see the classifier."""
+
+    task = "regression"
+
+    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
+                 n_outputs: int = 1, **kwargs: Any) -> None:
+        super().__init__(montage, config, n_outputs=n_outputs, **kwargs)
