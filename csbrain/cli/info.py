@@ -1,0 +1,35 @@
+"""``csbrain info PATH``: architecture, config, parameter count, montage and regions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="describe a checkpoint (our folder or a released .pth)",
+                       description=__doc__)
+    p.add_argument("path", help="model folder (config.json + model.safetensors) or released .pth")
+    p.add_argument("--preset", help="released montage name (csbrain.montage.list_presets())")
+    p.add_argument("--channels", help="comma-separated channel names instead of a preset")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from csbrain.models.inspect import load_any, summarize
+
+    channels = args.channels.split(",") if args.channels else None
+    info = summarize(load_any(args.path, preset=args.preset, channels=channels))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    cfg = info["config"]
+    print(f"{info['architecture']}  ({args.path})")
+    print(f"  parameters: {info['parameters']:,} (backbone {info['backbone_parameters']:,})")
+    print("  config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    m = info["montage"]
+    print(f"  montage: {m['n_chans']} channels" + (f" (preset {m['preset']})" if m["preset"] else ""))
+    for region, names in info["regions"].items():
+        print(f"    {region:<9} {' '.join(names)}")
+    return 0
