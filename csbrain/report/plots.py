@@ -1,0 +1,144 @@
+"""Figures of a run, each written to a PNG and returned as its path.
+
+Inputs are plain arrays and lists, so any stage (demo, training runs) can call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from csbrain import units  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+                path: str | Path, *, xlabel: str = "step", title: str | None = None) -> Path:
+    """One panel per entry of ``panels``; each panel maps a line label to ``(x, y)``.
+
+    Example: ``{"loss": {"train": (steps, losses)}, "val bal. acc.": {"seed 0": (epochs, accs)}}``.
+    """
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels.items()):
+        for label, (x, y) in lines.items():
+            ax.plot(np.asarray(x), np.asarray(y), label=label, lw=1.4)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path, *,
+                   title: str = "confusion matrix") -> Path:
+    """Confusion matrix ``cm`` (true rows x predicted columns), counts and row percentages."""
+    cm = np.asarray(cm)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{cm[i, j]}\n{100 * rates[i, j]:.0f}%", ha="center", va="center",
+                    color="white" if rates[i, j] > 0.6 else "black", fontsize=8)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path, *,
+             title: str = "ROC") -> Path:
+    """ROC curves: ``label -> (y_true, score)`` for binary tasks; AUROC in the legend."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for label, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, lw=1.4, label=f"{label} (AUROC {roc_auc_score(y, s):.2f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def plot_topomap_importance(channel_importance: Sequence[float], ch_names: Sequence[str],
+                            region_importance: Mapping[str, float], path: str | Path, *,
+                            title: str = "importance") -> Path:
+    """Scalp topomap of per-channel importance (MNE) next to per-region importance bars.
+
+    ``ch_names`` must be 10-05 names (positions from MNE's standard 10-05 template).
+    """
+    import mne
+
+    from csbrain._montage_geometry import template_positions
+    from csbrain.montage import canonical_name
+
+    names = [canonical_name(n) for n in ch_names]
+    pos = template_positions()
+    info = mne.create_info(names, units.SFREQ, "eeg")
+    info.set_montage(mne.channels.make_dig_montage({n: pos[n] for n in names}, coord_frame="head"))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    values = np.asarray(channel_importance, dtype=float)
+    im, _ = mne.viz.plot_topomap(values, info, axes=axes[0], show=False, cmap="Reds",
+                                 names=names, contours=4)
+    fig.colorbar(im, ax=axes[0], shrink=0.7)
+    axes[0].set_title("per channel", fontsize=9)
+    regions = list(region_importance)
+    axes[1].barh(regions, [region_importance[r] for r in regions], color="tab:red")
+    axes[1].invert_yaxis()
+    axes[1].set_title("per region", fontsize=9)
+    axes[1].set_xlabel("drop in accuracy when removed")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_reconstruction(x: np.ndarray, recon: np.ndarray, mask: np.ndarray,
+                        ch_names: Sequence[str], path: str | Path, *,
+                        title: str = "masked reconstruction", max_channels: int = 6) -> Path:
+    """Real signal vs reconstruction of one window; masked patches shaded.
+
+    Parameters
+    ----------
+    x, recon : ndarray, shape (C, P, S)
+        Input and reconstruction in the same channel order, model units (100 µV).
+    mask : ndarray, shape (C, P)
+        1 where the patch was masked.
+    """
+    C, P, S = x.shape
+    show = list(range(min(C, max_channels)))
+    t = np.arange(P * S) / units.SFREQ
+    fig, axes = plt.subplots(len(show), 1, figsize=(10, 1.3 * len(show) + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, c in zip(axes[:, 0], show):
+        for p in np.flatnonzero(mask[c]):
+            ax.axvspan(p * S / units.SFREQ, (p + 1) * S / units.SFREQ, color="0.9")
+        ax.plot(t, x[c].reshape(-1) * units.MICROVOLTS_PER_UNIT, lw=0.8, color="k", label="signal")
+        ax.plot(t, recon[c].reshape(-1) * units.MICROVOLTS_PER_UNIT, lw=0.8, color="tab:red",
+                label="reconstruction")
+        ax.set_ylabel(f"{ch_names[c]}\nµV", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=2)
+    axes[-1, 0].set_xlabel("time (s); grey = masked patches")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
