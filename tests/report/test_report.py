@@ -43,3 +43,19 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert "R &amp; D" in text and "&lt;b&gt;t&lt;/b&gt;" in text
     assert base64.b64encode(png.read_bytes()).decode()[:200] in text
     assert "src=\"http" not in text and "<link" not in text
+
+
+def test_occlusion_importance_finds_the_informative_channel():
+    from csbrain.report.importance import occlusion_importance
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4, 1, 20))
+    y = rng.integers(0, 2, 200)
+    x[:, 2] += (2 * y - 1)[:, None, None]  # channel 2 carries the label
+
+    def predict(w):
+        return (w[:, 2].mean(axis=(1, 2)) > 0).astype(int)
+
+    drop, region_drop = occlusion_importance(predict, x, y, [0, 0, 3, 4])
+    assert drop[2] > 0.4 and np.all(np.abs(drop[[0, 1, 3]]) < 1e-9)
+    assert region_drop["occipital"] > 0.4 and abs(region_drop["frontal"]) < 1e-9
