@@ -1,0 +1,319 @@
+"""Preprocessing to the input contract (spec §1): pure functions over MNE raws and arrays.
+
+Order for a continuous recording (:func:`preprocess_raw`): pick channel types -> optional
+re-reference -> pick/map channels through :mod:`csbrain.montage` -> band-pass and notch at
+the source rate -> resample to :data:`csbrain.units.SFREQ` -> convert to model units (100 µV)
+-> cut windows (continuous or event-locked) -> reject windows (counted per reason). Trials
+(:func:`preprocess_trials`) skip the channel and annotation steps. Every parameter is in
+:class:`~csbrain.data.prepconfig.PrepConfig`.
+
+Functions return new objects (MNE raws are copied) and raise :class:`RecordingError` with a
+reason code when a recording cannot be used; a multi-file preparation counts those as skips.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from csbrain import units
+from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PrepConfig", "RecordingError", "SKIP_REASONS", "pick_channels", "set_reference",
+           "check_filter_rate", "filter_raw", "filter_array", "resample_raw", "resample_array",
+           "to_model_units", "nearest_1020", "select_channels"]
+
+#: Reason codes of recordings skipped during preparation.
+SKIP_REASONS: dict[str, str] = {
+    "unreadable": "file cannot be read, is truncated or malformed",
+    "no_channels": "none of the requested channels",
+    "missing_channels": "some requested channels are missing",
+    "unknown_channels": "channel names that are not 10-05 electrodes",
+    "too_short": "shorter than one window",
+    "sfreq_too_low": "sampling rate too low for the requested filter",
+    "no_labels": "labels missing for a labelled preparation",
+    "channels_differ": "channel list differs from the store's",
+    "bad_input": "other invalid input",
+}
+
+#: The 19 channels of the pretraining montage (spec §1), canonical 10-05 names.
+PRETRAINING_1020: tuple[str, ...] = ("Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1",
+                                     "O2", "F7", "F8", "T7", "T8", "P7", "P8", "Fz", "Cz", "Pz")
+
+
+class RecordingError(ValueError):
+    """A recording cannot be prepared; ``reason`` is a key of :data:`SKIP_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason if reason in SKIP_REASONS else "bad_input"
+
+
+# ---------------------------------------------------------------------------- channels
+def _positions_from(raw, source: str) -> dict[str, np.ndarray]:
+    import mne
+
+    if source != "file":
+        try:
+            montage = mne.channels.make_standard_montage(source)
+        except ValueError as err:
+            raise ValueError(f"channels.positions={source!r} is not 'file' nor an MNE "
+                             f"standard montage: {err}") from None
+        raw.set_montage(montage, on_missing="ignore", verbose="error")
+    pos = {}
+    for ch in raw.info["chs"]:
+        xyz = np.asarray(ch["loc"][:3], dtype=float)
+        if np.all(np.isfinite(xyz)) and np.any(xyz != 0):
+            pos[ch["ch_name"]] = xyz
+    return pos
+
+
+def _sphere_centre(points: np.ndarray) -> np.ndarray:
+    """Least-squares sphere centre of points (n, 3): solves |p|^2 = 2 c.p + k."""
+    a = np.c_[2 * points, np.ones(len(points))]
+    sol, *_ = np.linalg.lstsq(a, (points ** 2).sum(axis=1), rcond=None)
+    return sol[:3]
+
+
+@functools.lru_cache(maxsize=1)
+def _spherical_1020() -> np.ndarray:
+    """Unit directions (19, 3) of :data:`PRETRAINING_1020` on MNE's spherical ``easycap-M1``."""
+    import mne
+
+    m = mne.channels.make_standard_montage("easycap-M1")
+    info = mne.create_info(m.ch_names, 200.0, "eeg")
+    info.set_montage(m, verbose="error")
+    pos = {c["ch_name"]: c["loc"][:3] for c in info["chs"]}
+    b = np.array([pos[s] for s in PRETRAINING_1020], dtype=float)
+    b -= _sphere_centre(b)
+    return b / np.linalg.norm(b, axis=1, keepdims=True)
+
+
+def nearest_1020(positions: dict[str, np.ndarray]) -> dict[str, str]:
+    """Pick one channel per pretraining 10-20 site, nearest in direction from the head centre.
+
+    The sites are taken from MNE's spherical ``easycap-M1`` layout (an idealised cap, like the
+    BioSemi and most cap layouts; the realistic 10-05 template tilts the vertex forward); the
+    channels are centred on their fitted sphere, so any radius or offset compares by direction.
+    For BioSemi 128 this gives the usual equivalents (Cz = A1, Pz = A19, Fz = C21).
+
+    Parameters
+    ----------
+    positions : dict of str to ndarray, shape (3,)
+        Channel positions (at least 19, covering the scalp).
+
+    Returns
+    -------
+    dict
+        ``{channel name: 10-05 site}`` for the 19 sites of :data:`PRETRAINING_1020`
+        (an optimal one-to-one assignment, :func:`scipy.optimize.linear_sum_assignment`).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if len(positions) < len(PRETRAINING_1020):
+        raise RecordingError("no_channels", f"nearest_1020 needs at least 19 channels with "
+                             f"positions, got {len(positions)}")
+    names = list(positions)
+    a = np.array([positions[n] for n in names], dtype=float)
+    a -= _sphere_centre(a)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    rows, cols = linear_sum_assignment(1.0 - a @ _spherical_1020().T)
+    return {names[r]: PRETRAINING_1020[c] for r, c in sorted(zip(rows, cols), key=lambda rc: rc[1])}
+
+
+def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConfig,
+                    positions: dict[str, np.ndarray] | None = None):
+    """Choose, order and name channels and build their :class:`~csbrain.montage.Montage`.
+
+    Parameters
+    ----------
+    names, types : sequence of str
+        Channel names and MNE types in the source.
+    cfg : ChannelConfig
+    positions : dict of str to ndarray (3,) | None
+        Source positions by name (head frame, metres), if known.
+
+    Returns
+    -------
+    keep : list of str
+        Source names of the kept channels, in store order.
+    montage : csbrain.montage.Montage
+        Of the kept channels; ``montage.channels`` are their names in the store.
+
+    Raises
+    ------
+    RecordingError
+        ``no_channels``, ``missing_channels``, ``unknown_channels``.
+    """
+    from csbrain.montage import Montage
+
+    pos = positions or {}
+    if cfg.pick:
+        have: dict[str, str] = {}
+        for n in names:
+            have.setdefault(_canon_or_self(n).lower(), n)
+        want = [(p, _canon_or_raise(p)) for p in cfg.pick]
+        found = [(p, c, have.get(c.lower())) for p, c in want]
+        missing = [p for p, _, n in found if n is None]
+        if len(missing) == len(want):
+            raise RecordingError("no_channels", f"none of the requested channels {list(cfg.pick)} "
+                                 f"is in the recording (it has {list(names)[:40]})")
+        if missing:
+            raise RecordingError("missing_channels", f"requested channels {missing} are missing "
+                                 f"(the recording has {list(names)[:40]})")
+        keep = [n for _, _, n in found]
+        new_names = [c for _, c, _ in found]
+    else:
+        excluded = {_canon_or_self(n).lower() for n in cfg.exclude} | set(cfg.exclude)
+        keep = [n for n, t in zip(names, types) if t in cfg.types and n not in excluded
+                and not (excluded and _canon_or_self(n).lower() in excluded)]
+        if not keep:
+            raise RecordingError("no_channels", f"the recording has no channel of types "
+                                 f"{list(cfg.types)} (it has {sorted(set(types))})")
+        new_names = list(keep)
+    if cfg.nearest_1020:
+        sites = nearest_1020({n: pos[n] for n in keep if n in pos})
+        keep, new_names = list(sites), list(sites.values())
+    if cfg.match == "positions" and not cfg.nearest_1020:
+        lacking = [n for n in keep if n not in pos]
+        if lacking:
+            raise RecordingError("unknown_channels", f"channels {lacking[:10]} have no position "
+                                 f"in channels.positions={cfg.positions!r}")
+        new_names = [f"{n}@{cfg.positions}" for n in keep]
+        return keep, Montage.from_names(new_names, {t: pos[n] for t, n in zip(new_names, keep)})
+    given = {t: pos[n] for t, n in zip(new_names, keep) if n in pos and not _known(t)}
+    try:
+        return keep, Montage.from_names(new_names, given or None)
+    except ValueError as err:
+        raise RecordingError("unknown_channels", f"{err}\n(set channels.pick to known "
+                             f"channels, channels.exclude to drop these, or channels.positions "
+                             f"to place them)") from None
+
+
+def pick_channels(raw, cfg: ChannelConfig):
+    """Apply :func:`select_channels` to a copy of ``raw`` (kept channels, store order, names).
+
+    Returns
+    -------
+    raw : mne.io.BaseRaw
+        A copy holding the kept channels in store order, renamed to ``montage.channels``.
+    montage : csbrain.montage.Montage
+    source_channels : list of str
+        The kept channels' names in the file.
+    """
+    raw = raw.copy()
+    pos = _positions_from(raw, cfg.positions) if cfg.positions is not None else {}
+    keep, montage = select_channels(raw.ch_names, raw.get_channel_types(), cfg, pos)
+    raw.pick(keep)
+    raw.reorder_channels(keep)
+    mapping = {old: new for old, new in zip(keep, montage.channels) if old != new}
+    if mapping:
+        raw.rename_channels(mapping, verbose="error")
+    return raw, montage, keep
+
+
+def _known(name: str) -> bool:
+    try:
+        _canon_or_raise(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _canon_or_raise(name: str) -> str:
+    from csbrain.montage import canonical_name
+
+    return canonical_name(name)
+
+
+def _canon_or_self(name: str) -> str:
+    try:
+        return _canon_or_raise(name)
+    except ValueError:
+        return name
+
+
+def set_reference(raw, reference: Sequence[str]):
+    """Re-reference a copy: ``["average"]`` or the mean of named channels; ``[]`` keeps it."""
+    if not reference:
+        return raw
+    raw = raw.copy()
+    if list(reference) == ["average"]:
+        raw.set_eeg_reference("average", projection=False, verbose="error")
+        return raw
+    lookup = {_canon_or_self(n).lower(): n for n in raw.ch_names}
+    refs = [lookup.get(_canon_or_self(r).lower()) for r in reference]
+    missing = [r for r, n in zip(reference, refs) if n is None]
+    if missing:
+        raise RecordingError("missing_channels", f"reference channels {missing} are not in the "
+                             f"recording (it has {raw.ch_names[:40]})")
+    raw.set_eeg_reference(refs, projection=False, verbose="error")
+    return raw
+
+
+# ---------------------------------------------------------------------------- filters
+def check_filter_rate(sfreq: float, cfg: FilterConfig) -> None:
+    """Raise ``RecordingError("sfreq_too_low")`` if a filter edge is at or above Nyquist."""
+    nyq = sfreq / 2.0
+    for name, f in (("filter.h_freq", cfg.h_freq), ("filter.l_freq", cfg.l_freq),
+                    *((f"filter.notch={cfg.notch}", f) for f in cfg.notch)):
+        if f is not None and f >= nyq:
+            raise RecordingError("sfreq_too_low", f"{name}={f:g} Hz is at or above the Nyquist "
+                                 f"frequency {nyq:g} Hz of this recording (sampling rate "
+                                 f"{sfreq:g} Hz); lower it or set it to null")
+
+
+def _filter_kwargs(cfg: FilterConfig) -> dict[str, Any]:
+    return {"method": cfg.method, "verbose": "error"}
+
+
+def filter_raw(raw, cfg: FilterConfig, *, copy: bool = True):
+    """Band-pass and notch ``raw`` (a copy unless ``copy=False``) at its own rate (MNE)."""
+    check_filter_rate(raw.info["sfreq"], cfg)
+    raw = raw.copy() if copy else raw
+    if cfg.l_freq is not None or cfg.h_freq is not None:
+        raw.filter(cfg.l_freq, cfg.h_freq, picks="all", **_filter_kwargs(cfg))
+    if cfg.notch:
+        raw.notch_filter(list(cfg.notch), picks="all", **_filter_kwargs(cfg))
+    return raw
+
+
+def filter_array(x: np.ndarray, sfreq: float, cfg: FilterConfig) -> np.ndarray:
+    """Same filters as :func:`filter_raw` on an array ``(..., n_times)`` (float64 copy)."""
+    import mne
+
+    check_filter_rate(sfreq, cfg)
+    x = np.array(x, dtype=np.float64)
+    if cfg.l_freq is not None or cfg.h_freq is not None:
+        x = mne.filter.filter_data(x, sfreq, cfg.l_freq, cfg.h_freq, **_filter_kwargs(cfg))
+    if cfg.notch:
+        x = mne.filter.notch_filter(x, sfreq, list(cfg.notch), **_filter_kwargs(cfg))
+    return x
+
+
+def resample_raw(raw, *, copy: bool = True):
+    """Resample ``raw`` (a copy unless ``copy=False``) to :data:`csbrain.units.SFREQ` (MNE)."""
+    if raw.info["sfreq"] == units.SFREQ:
+        return raw
+    return (raw.copy() if copy else raw).resample(units.SFREQ, verbose="error")
+
+
+def resample_array(x: np.ndarray, sfreq: float) -> np.ndarray:
+    """Resample ``(..., n_times)`` from ``sfreq`` to :data:`csbrain.units.SFREQ` (MNE)."""
+    import mne
+
+    if sfreq == units.SFREQ:
+        return np.asarray(x, dtype=np.float64)
+    return mne.filter.resample(np.asarray(x, dtype=np.float64), up=units.SFREQ / sfreq,
+                               verbose="error")
+
+
+def to_model_units(x: np.ndarray, unit: str) -> np.ndarray:
+    """Convert ``x`` in ``unit`` (``"V"`` for MNE data) to model units (100 µV), float32."""
+    return units.to_model_units(x, unit).astype(np.float32)
