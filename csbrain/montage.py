@@ -65,6 +65,8 @@ from csbrain._montage_geometry import (bipolar_position, check_positions, neares
 
 logger = logging.getLogger(__name__)
 
+#: Distance (m) beyond which a given position overrides a 10-05 name.
+NAME_POSITION_TOLERANCE = 0.05
 REGION_NAMES: tuple[str, ...] = ("frontal", "parietal", "temporal", "occipital", "central")
 N_REGIONS = 5
 
@@ -285,7 +287,10 @@ class Montage:
             Optional ``{name: (x, y, z)}`` in metres, MNE head frame. Required for names that
             are not 10-05 electrodes (they take the region of the nearest template
             electrode and keep their name); for known names it replaces the template
-            position in the ring order only.
+            position in the ring order, and when it lies more than
+            ``NAME_POSITION_TOLERANCE`` (5 cm) from the named 10-05 site the position wins:
+            the name is treated as a label only (e.g. BioSemi ``A1`` is the vertex, not the
+            10-05 ``A1`` by the ear).
 
         Returns
         -------
@@ -303,6 +308,7 @@ class Montage:
         given = check_positions(names, positions)
         _, table, _, covered, cov_pos = _tables()
         canon, regions, pos, errors = [], [], [], []
+        templates = _tables()[2]
         for name in names:
             try:
                 c = canonical_name(name)
@@ -310,6 +316,14 @@ class Montage:
                 if name not in given:
                     errors.append(str(err))
                     continue
+                c = None
+            if c is not None and name in given and "-" not in c:
+                dist = float(np.linalg.norm(given[name] - templates[c]))
+                if dist > NAME_POSITION_TOLERANCE:
+                    logger.info("channel %r lies %.0f cm from the 10-05 site %s: its position "
+                                "wins (e.g. BioSemi A1 is not 10-05 A1)", name, 100 * dist, c)
+                    c = None
+            if c is None:  # placed by its position
                 c = name.strip()
                 regions.append(table[covered[nearest(cov_pos, given[name])]])
                 logger.debug("channel %r is placed by its position: %s", name,

@@ -278,3 +278,16 @@ def test_constructor_coerces_to_tuples():
     m = Montage(["Fz", "Cz"], ["Fz", "Cz"], [0, 4], np.array([0, 1]))
     assert m.order == (0, 1) and isinstance(m.order[0], int) and isinstance(m.channels, tuple)
     assert "frontal 1" in repr(m)
+
+
+def test_positions_override_a_name_that_means_another_site():
+    """BioSemi 'A1' is the vertex: with its position it is placed there, not by the ear."""
+    from csbrain._montage_geometry import template_positions
+
+    tpl = template_positions()
+    names = ["A1", "Fz", "Oz"]
+    positions = {"A1": tpl["Cz"], "Fz": tpl["Fz"], "Oz": tpl["Oz"]}
+    m = Montage.from_names(names, positions=positions)
+    assert m.regions == (4, 0, 3)          # A1 at the vertex -> central
+    assert m.canonical[0] == "A1"
+    assert Montage.from_names(["A1"]).regions[0] != 4  # the 10-05 A1 (ear) by name alone
