@@ -27,3 +27,15 @@ def golden() -> Path:
 @pytest.fixture(scope="session")
 def golden_manifest(golden) -> dict:
     return json.loads((golden / "manifest.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread per test: CI's 2 cores are shared, and intra-op thread contention
+    makes tiny models hundreds of times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from csbrain.cli._common import add_config_options
 import sys
 
 
@@ -16,13 +18,11 @@ def add_parser(subparsers) -> None:
                    help="file (EDF, BDF, FIF, .set, .vhdr, GDF, CNT, .ts), folder, BIDS root, "
                         "or NAME[:VARIANT] of a named dataset")
     p.add_argument("--out", required=True, metavar="STORE", help="store folder")
-    p.add_argument("--config", metavar="FILE", help="preprocessing config (TOML, YAML or JSON)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override one parameter, e.g. --set filter.l_freq=0.5 (repeatable)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="recordings prepared in parallel (default 1; -1: all cores)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a store made with other preprocessing parameters")
+    add_config_options(p, "preprocessing config")
     p.set_defaults(run=run)
 
 

@@ -1,0 +1,35 @@
+"""``csbrain embed RECORDING... --model RUN_DIR --out FILE``: backbone embeddings per window.
+
+``FILE.npy``: the array; ``FILE.npz``: ``embeddings``, ``recording``, ``window``, ``start_s``.
+``--set pooled=false`` keeps every token ``(n, C, P, D)`` (sorted channel order) instead of
+the mean ``(n, D)``. A released ``.pth`` needs ``--set prep_config=PREP.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from csbrain.cli._common import add_config_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embed new recordings with a CSBrain backbone",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recordings", nargs="+", metavar="RECORDING", help="EEG files")
+    p.add_argument("--model", required=True, metavar="RUN_DIR",
+                   help="run or model folder, or a released .pth")
+    p.add_argument("--out", required=True, metavar="FILE", help=".npy or .npz to write")
+    add_config_options(p, "options")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from csbrain.configio import load_config
+    from csbrain.eval.config import InferenceConfig
+    from csbrain.eval.predict import embed
+
+    cfg = load_config(InferenceConfig, args.config, args.overrides)
+    info = embed(args.recordings, args.model, args.out, cfg)
+    print(f"wrote embeddings {tuple(info['shape'])} of {len(info['recordings'])} recording(s) "
+          f"to {info['out']}")
+    return 0

@@ -1,0 +1,34 @@
+"""``csbrain predict RECORDING... --model RUN_DIR --out FILE.csv``: per-window predictions.
+
+Each recording (EDF, BDF, FIF, EEGLAB, BrainVision, GDF, CNT, UEA .ts) is prepared exactly as
+the model's training data (its saved preprocessing config); one CSV row per window: recording,
+window, start_s, label, predicted class and class probabilities (or the regression value).
+``--set windows=continuous`` tiles recordings that lack the training events.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from csbrain.cli._common import add_config_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict new recordings with a fine-tuned model",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recordings", nargs="+", metavar="RECORDING", help="EEG files")
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="run or model folder")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    add_config_options(p, "options")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from csbrain.configio import load_config
+    from csbrain.eval.config import InferenceConfig
+    from csbrain.eval.predict import predict
+
+    cfg = load_config(InferenceConfig, args.config, args.overrides)
+    rows = predict(args.recordings, args.model, args.out, cfg)
+    print(f"wrote {len(rows)} window predictions to {args.out}")
+    return 0

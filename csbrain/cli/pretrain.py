@@ -1,0 +1,36 @@
+"""``csbrain pretrain --data STORE --out RUN_DIR``: masked-reconstruction pretraining.
+
+Run config: ``--config FILE`` (TOML / YAML / JSON, keys of csbrain.train.PretrainConfig) and
+``--set key=value`` (repeatable, dotted keys: ``--set model.n_layers=4 --set mask_ratio=0.5``).
+On several processes: ``torchrun --nproc_per_node=N -m csbrain pretrain ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from csbrain.cli._common import add_config_options
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="pretrain CSBrain by masked patch reconstruction",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, metavar="STORE", help="window store (csbrain prepare)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to create")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    add_config_options(p, "run config")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from csbrain.train import PretrainConfig, load_run_config, pretrain
+
+    cfg = load_run_config(PretrainConfig, args.config, args.overrides)
+    result = pretrain(cfg, args.data, args.out, resume=args.resume)
+    from csbrain.train.distributed import env_world
+
+    if env_world()[0] == 0:
+        print(f"pretraining finished after {result.state.step} steps: {result.run_dir}")
+        print(json.dumps(result.metrics, indent=2))
+    return 0

@@ -1,0 +1,2 @@
+"""Evaluation: scikit-learn metrics per task, evaluation of run / model folders on a store,
+prediction and embeddings for new recordings."""

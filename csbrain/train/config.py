@@ -1,0 +1,317 @@
+"""Typed run configurations: :class:`PretrainConfig` and :class:`FinetuneConfig`.
+
+Both are frozen dataclasses read by :func:`csbrain.configio.load_config` from a TOML / YAML /
+JSON file plus ``key=value`` overrides (dotted keys reach sections: ``model.n_layers=4``,
+``split.by=recording``); unknown keys, wrong types and bad booleans are rejected there.
+
+The ``model`` section is :class:`ModelSection`: a preset name plus one optional override per
+field of :class:`csbrain.config.CSBrainConfig`. Its fields are generated from that class, so a
+new architecture field is a new override without touching this file (one fact, one place).
+
+Defaults follow the released recipe (spec §4 pretraining, §5 fine-tuning). No torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from csbrain._checks import check_float, check_int, check_option
+from csbrain.config import CONFIG_PRESETS, CSBrainConfig
+
+__all__ = ["ModelSection", "SplitConfig", "TrainConfig", "PretrainConfig", "FinetuneConfig",
+           "TASKS", "load_run_config"]
+
+#: Supervised task kinds (spec §5): loss and metrics per kind.
+TASKS = ("multiclass", "binary", "regression")
+
+
+def _model_section_fields() -> list[tuple[str, Any, Any]]:
+    hints = typing.get_type_hints(CSBrainConfig)
+    out: list[tuple[str, Any, Any]] = [("preset", str, field(default="released"))]
+    for f in dataclasses.fields(CSBrainConfig):
+        out.append((f.name, hints[f.name] | None, field(default=None)))
+    return out
+
+
+def _to_model_config(self) -> CSBrainConfig:
+    """The :class:`CSBrainConfig`: the preset with every non-None field replaced."""
+    overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(CSBrainConfig)
+                 if getattr(self, f.name) is not None}
+    return CSBrainConfig.from_preset(self.preset, **overrides)
+
+
+def _check_model_section(self) -> None:
+    check_option("model.preset", self.preset, list(CONFIG_PRESETS))
+    self.to_model_config()  # validates the combination (CSBrainConfig.__post_init__)
+
+
+#: ``model.*`` section: ``preset`` (one of :data:`csbrain.config.CONFIG_PRESETS`) and, for every
+#: :class:`CSBrainConfig` field, an optional override (None keeps the preset's value).
+ModelSection = dataclasses.make_dataclass(
+    "ModelSection", _model_section_fields(), frozen=True,
+    namespace={"to_model_config": _to_model_config, "__post_init__": _check_model_section,
+               "__doc__": "Model section: ``preset`` plus optional CSBrainConfig overrides.",
+               "__module__": __name__})
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How a store's windows become train / validation / test sets (fine-tuning).
+
+    Precedence for the test set: the store's own split labels (``use_store_splits`` and some
+    recordings marked ``test``), then the groups listed in ``test``, then a seeded fraction
+    ``test_fraction`` of the ``by`` groups. The validation set likewise (store ``val``, the
+    groups in ``val``, then ``val_fraction`` of the remaining ``val_by`` groups). Groups never
+    straddle two sets.
+
+    Parameters
+    ----------
+    by : {"subject", "recording", "window"}
+        Grouping of the test split (windows of one subject stay together).
+    val_by : {"subject", "recording", "window"} | None
+        Grouping of the validation split (None: same as ``by``); e.g. train on one subject
+        with ``by="subject", test=["02"], val_by="recording"``.
+    val_fraction, test_fraction : float
+        Fractions of the groups (at least one group when > 0).
+    test, val : tuple of str
+        Explicit group ids (subjects, recording ids or window indices) for test / val.
+    seed : int
+        Seed of the split; independent of the run seed so that seeds share one split.
+    use_store_splits : bool
+        Use the ``split`` the store records per recording (official splits) when present.
+    """
+
+    by: Literal["subject", "recording", "window"] = "subject"
+    val_by: Literal["subject", "recording", "window"] | None = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    test: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    seed: int = 0
+    use_store_splits: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            check_float(f"split.{name}", getattr(self, name), min_value=0.0, max_value=1.0)
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"split.val_fraction={self.val_fraction} + split.test_fraction="
+                             f"{self.test_fraction} must be below 1 (training needs data)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fields shared by pretraining and fine-tuning (see the subclasses for defaults).
+
+    Parameters
+    ----------
+    seed : int
+        Seeds python, numpy and torch (model init, shuffling, masks, dropout).
+    epochs : int
+        Passes over the training set (ignored when ``max_steps`` is set).
+    max_steps : int | None
+        Total optimiser steps; overrides ``epochs`` and sets the schedule length.
+    batch_size : int
+        Global batch size (split evenly over DDP ranks; must divide by the world size).
+    lr, min_lr : float
+        Peak and final learning rate of the cosine schedule (``min_lr`` scales with each
+        parameter group's peak).
+    weight_decay : float
+        AdamW decoupled weight decay.
+    decay_norm_and_bias : bool
+        True (released): every parameter decays. False: norms, biases and other 1-D
+        parameters are excluded (they set scales and offsets, which decay only shrinks).
+    warmup_steps : int
+        Linear warm-up length in steps; or ``warmup_epochs`` (one of them, not both).
+    warmup_epochs : float
+    grad_clip : float | None
+        Max global gradient norm (None: no clipping).
+    model : ModelSection
+    num_workers : int
+        DataLoader worker processes.
+    device : str
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+    bf16 : bool | None
+        bfloat16 autocast; None: on for CUDA devices that support it, off on CPU.
+    log_every : int
+        Log train loss / lr every this many steps to ``metrics.jsonl``.
+    eval_every, checkpoint_every : int
+        Every this many steps; 0 = at the end of every epoch.
+    select_metric : str
+        Model selection (see the subclasses).
+    progress : bool
+        tqdm progress bars (rank 0).
+    cpu_threads : int | None
+        ``torch.set_num_threads`` for the run (None: torch's default). On a small shared CPU, 1
+        avoids intra-op threads contending with other processes.
+    """
+
+    seed: int = 0
+    epochs: int = 50
+    max_steps: int | None = None
+    batch_size: int = 64
+    lr: float = 1e-4
+    min_lr: float = 1e-6
+    weight_decay: float = 0.01
+    decay_norm_and_bias: bool = True
+    warmup_steps: int = 0
+    warmup_epochs: float = 0.0
+    grad_clip: float | None = 1.0
+    model: ModelSection = field(default_factory=ModelSection)
+    num_workers: int = 0
+    device: str = "auto"
+    bf16: bool | None = None
+    log_every: int = 10
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    select_metric: str = "auto"
+    progress: bool = True
+    cpu_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, min_value=1)
+        if self.cpu_threads is not None:
+            check_int("cpu_threads", self.cpu_threads, min_value=1)
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, min_value=1)
+        check_int("batch_size", self.batch_size, min_value=1)
+        check_float("lr", self.lr, min_value=0.0, inclusive=False)
+        check_float("min_lr", self.min_lr, min_value=0.0)
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
+        check_float("weight_decay", self.weight_decay, min_value=0.0)
+        check_int("warmup_steps", self.warmup_steps, min_value=0)
+        check_float("warmup_epochs", self.warmup_epochs, min_value=0.0)
+        if self.warmup_steps and self.warmup_epochs:
+            raise ValueError(f"warmup_steps={self.warmup_steps} and warmup_epochs="
+                             f"{self.warmup_epochs} are both set; set only one")
+        if self.grad_clip is not None:
+            check_float("grad_clip", self.grad_clip, min_value=0.0, inclusive=False)
+        check_int("num_workers", self.num_workers, min_value=0)
+        for name in ("log_every", "eval_every", "checkpoint_every"):
+            check_int(name, getattr(self, name), min_value=0)
+        if self.log_every == 0:
+            raise ValueError("log_every must be >= 1 (steps between log lines)")
+        dev = self.device.split(":")[0]
+        check_option("device", dev, ["auto", "cpu", "cuda", "mps"])
+
+    @property
+    def model_config(self) -> CSBrainConfig:
+        """The backbone configuration of the ``model`` section."""
+        return self.model.to_model_config()
+
+
+@dataclass(frozen=True)
+class PretrainConfig(TrainConfig):
+    """Masked patch reconstruction (spec §4); defaults: the released recipe.
+
+    Parameters
+    ----------
+    mask_ratio : float
+        Probability that a (sample, channel, patch) is masked (released: 0.5).
+    mask_token : {"zero", "learned"}
+        ``"zero"``: masked patches are replaced by zeros (released, fixed); ``"learned"``:
+        the replacement patch is a trained parameter.
+    val_fraction : float
+        Fraction of recordings held out to report a validation reconstruction loss (0: none).
+    split_seed : int
+        Seed of that hold-out (independent of ``seed``).
+    select_metric : {"auto", "last", "val_loss"}
+        Which weights ``model.safetensors`` holds: the last (``auto`` without a validation
+        split) or those of the lowest validation loss (``auto`` with one).
+    """
+
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 5e-4
+    min_lr: float = 1e-5
+    weight_decay: float = 5e-2
+    mask_ratio: float = 0.5
+    mask_token: Literal["zero", "learned"] = "zero"
+    val_fraction: float = 0.0
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("mask_ratio", self.mask_ratio, min_value=0.0, max_value=1.0, inclusive=False)
+        check_float("val_fraction", self.val_fraction, min_value=0.0, max_value=1.0)
+        if self.val_fraction >= 1.0:
+            raise ValueError(f"val_fraction={self.val_fraction} must be below 1")
+        check_option("select_metric", self.select_metric, ["auto", "last", "val_loss"])
+        if self.select_metric == "val_loss" and not self.val_fraction:
+            raise ValueError("select_metric='val_loss' needs val_fraction > 0 (a held-out set)")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(TrainConfig):
+    """Fine-tuning and probing (spec §5); defaults: the released common recipe.
+
+    Parameters
+    ----------
+    task : {"multiclass", "binary", "regression"} | None
+        None: inferred from the labels (float labels: regression; 2 classes: binary).
+    head : {"flatten", "mean", "attention"}
+        Head of :class:`csbrain.models.CSBrainForClassification` (released: flatten).
+    head_dropout : float
+    freeze_backbone : bool
+        Train the head only (linear probe); the backbone stays in eval mode.
+    backbone_lr, head_lr : float | None
+        Peak learning rates of the two parameter groups (None: ``lr``).
+    label_smoothing : float
+        Multi-class cross-entropy label smoothing (released: 0.1).
+    init : str | None
+        Initial weights: a csbrain model folder, a run folder or a released ``.pth``; None
+        trains from scratch. Its head is dropped (the task defines a new one).
+    select_metric : str
+        Validation metric that picks the checkpoint: ``auto`` (balanced accuracy; R² for
+        regression), ``last``, or any key of :func:`csbrain.eval.metrics.compute_metrics`
+        (``val_loss`` minimises the validation loss).
+    split : SplitConfig
+    eval_batch_size : int | None
+        Batch size of evaluation (None: ``batch_size``).
+    """
+
+    task: Literal["multiclass", "binary", "regression"] | None = None
+    head: Literal["flatten", "mean", "attention"] = "flatten"
+    head_dropout: float = 0.1
+    freeze_backbone: bool = False
+    backbone_lr: float | None = None
+    head_lr: float | None = None
+    label_smoothing: float = 0.1
+    init: str | None = None
+    split: SplitConfig = field(default_factory=SplitConfig)
+    eval_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("head_dropout", self.head_dropout, min_value=0.0, max_value=1.0)
+        check_float("label_smoothing", self.label_smoothing, min_value=0.0, max_value=1.0,
+                    inclusive=True)
+        for name in ("backbone_lr", "head_lr"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name), min_value=0.0)
+        if self.eval_batch_size is not None:
+            check_int("eval_batch_size", self.eval_batch_size, min_value=1)
+
+
+def load_run_config(cls: type, path: str | None = None, overrides: Any = ()) -> Any:
+    """Build a run config from defaults, an optional file and ``key=value`` overrides.
+
+    Parameters
+    ----------
+    cls : type
+        :class:`PretrainConfig` or :class:`FinetuneConfig`.
+    path : path-like | None
+        TOML, YAML or JSON file.
+    overrides : sequence of str or mapping
+        ``"key=value"`` strings (``--set``), applied last.
+
+    Returns
+    -------
+    PretrainConfig | FinetuneConfig
+    """
+    from csbrain.configio import load_config
+
+    return load_config(cls, path, overrides)

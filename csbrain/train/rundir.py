@@ -1,0 +1,140 @@
+"""The run folder: creation (writable before any training), ``run_config.json``, resume checks,
+initial weights.
+
+A run folder holds::
+
+    config.json + model.safetensors   the selected model (csbrain hub format)
+    trainer_state.pt                  resume point (weights, optimiser, schedule, RNG, position)
+    metrics.jsonl                     per-step and per-epoch records
+    metrics.json                      final metrics (fine-tuning: validation and test)
+    run_config.json                   resolved run config, versions, data fingerprint, splits
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from csbrain._io import atomic_write_json, atomic_write_text
+from csbrain.train.checkpoint import TRAINER_STATE
+from csbrain.train.distributed import DistInfo, barrier
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RUN_CONFIG", "METRICS_FINAL", "prepare_run_dir", "write_run_config",
+           "read_run_config", "check_resume", "load_init_backbone"]
+
+RUN_CONFIG = "run_config.json"
+METRICS_FINAL = "metrics.json"
+#: Config keys that may change when resuming (they do not change what is computed).
+RESUMABLE_CHANGES = ("progress", "num_workers", "device", "log_every", "cpu_threads")
+_RUN_FILES = ("config.json", "model.safetensors", TRAINER_STATE, RUN_CONFIG, "metrics.jsonl")
+
+
+def prepare_run_dir(out: str | Path, *, resume: bool, info: DistInfo) -> Path:
+    """Create ``out`` (rank 0) and prove it writable, before any data or model is loaded.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` already holds a run and ``resume`` is False.
+    FileNotFoundError
+        ``resume`` but ``out`` holds no checkpoint.
+    PermissionError
+        ``out`` cannot be created or written.
+    """
+    out = Path(out)
+    if info.is_main:
+        if resume:
+            if not (out / TRAINER_STATE).is_file():
+                raise FileNotFoundError(f"cannot resume: {str(out)!r} has no {TRAINER_STATE}; "
+                                        f"start the run without --resume")
+        else:
+            present = [f for f in _RUN_FILES if (out / f).exists()]
+            if present:
+                raise FileExistsError(f"output folder {str(out)!r} already holds a run "
+                                      f"({', '.join(present)}); pass --resume to continue it, "
+                                      f"or choose a new folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".csbrain-write-test"
+            atomic_write_text(probe, "ok\n")
+            probe.unlink()
+        except OSError as err:
+            raise PermissionError(f"output folder {str(out)!r} is not writable "
+                                  f"({err.strerror or err}); choose a folder you can write to"
+                                  ) from None
+    barrier()
+    return out
+
+
+def write_run_config(run_dir: Path, *, kind: str, config: Any, data: dict[str, Any],
+                     info: DistInfo, details: dict[str, Any]) -> dict[str, Any]:
+    """Write ``run_config.json``: the resolved config, versions, data fingerprint, details."""
+    from csbrain import __version__
+    from csbrain.configio import to_dict
+
+    record = {"kind": kind, "config": to_dict(config), "csbrain_version": __version__,
+              "torch_version": torch.__version__, "python_version": platform.python_version(),
+              "world_size": info.world_size, "device": str(info.device), "data": data,
+              **details}
+    if info.is_main:
+        atomic_write_json(run_dir / RUN_CONFIG, record)
+    return record
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``run_config.json`` of a run folder."""
+    path = Path(run_dir) / RUN_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a run folder: no {RUN_CONFIG}")
+    return json.loads(path.read_text("utf-8"))
+
+
+def check_resume(run_dir: Path, *, kind: str, config: Any, data: dict[str, Any]) -> None:
+    """Refuse to resume a run with another kind, config or data than it started with."""
+    from csbrain.configio import config_diff, to_dict
+
+    saved = read_run_config(run_dir)
+    if saved.get("kind") != kind:
+        raise ValueError(f"cannot resume: {str(run_dir)!r} is a {saved.get('kind')} run, "
+                         f"not {kind}")
+    diff = [d for d in config_diff(saved["config"], to_dict(config))
+            if d.split(":", 1)[0] not in RESUMABLE_CHANGES]
+    if diff:
+        raise ValueError(f"cannot resume {str(run_dir)!r} with a different configuration: "
+                         f"{'; '.join(diff[:6])} (only {', '.join(RESUMABLE_CHANGES)} may change)")
+    if saved.get("data", {}).get("sha256") != data.get("sha256"):
+        raise ValueError(f"cannot resume {str(run_dir)!r}: the data differ from the run's "
+                         f"({saved.get('data', {}).get('source')} -> {data.get('source')})")
+
+
+def load_init_backbone(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Backbone config and weights from a model / run folder or a released ``.pth``.
+
+    Returns
+    -------
+    config : CSBrainConfig
+    state : dict of str to Tensor
+        Backbone state dict (keys without ``backbone.``).
+    """
+    from csbrain.models import CSBrain, load_model
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--init {str(path)!r} does not exist; expected a csbrain model "
+                                f"or run folder, or a released .pth checkpoint")
+    if path.is_dir():
+        model = load_model(path)
+    elif path.suffix.lower() in (".pth", ".pt", ".bin"):
+        model = CSBrain.from_released(path)
+    else:
+        raise ValueError(f"--init {str(path)!r} is neither a folder (config.json + "
+                         f"model.safetensors) nor a released checkpoint (.pth)")
+    backbone = getattr(model, "backbone", model)
+    return backbone.config, backbone.state_dict()

@@ -1,0 +1,258 @@
+"""Public entry points: :func:`pretrain` and :func:`finetune` (also launched by ``torchrun``).
+
+Both: check the output folder is writable, open the data, build the model, run
+:func:`csbrain.train.loop.train_loop`, write ``metrics.json``. The saved model's ``config.json``
+``extra`` holds what inference needs (see :func:`model_extra`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+
+from csbrain.configio import to_dict
+from csbrain.eval.metrics import SELECT_DEFAULT, save_metrics
+from csbrain.train import rundir
+from csbrain.train.config import FinetuneConfig, PretrainConfig
+from csbrain.train.data import RunData, open_run_data
+from csbrain.train.distributed import DistInfo, barrier, setup
+from csbrain.train.loop import LoopState, seed_everything, train_loop
+from csbrain.train.objectives import MaskedReconstruction, Supervised
+from csbrain.train.splits import holdout_indices, split_indices
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RunResult", "pretrain", "finetune", "infer_task", "model_extra", "INIT_OVERRIDABLE"]
+
+#: ``model.*`` keys that may differ from an ``init`` checkpoint's architecture (weights unchanged).
+INIT_OVERRIDABLE = ("dropout",)
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its folder, final metrics and loop state."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    state: LoopState
+
+
+def model_extra(kind: str, data: RunData, **more: Any) -> dict[str, Any]:
+    """The ``extra`` of a saved model: run kind, preprocessing, data fingerprint, ``more``."""
+    return {"run": kind, "preprocessing": data.prep_config, "n_patches": data.n_patches,
+            "label_names": list(data.label_names), "data": data.fingerprint, **more}
+
+
+def infer_task(labels: np.ndarray) -> str:
+    """``regression`` for non-integer labels, ``binary`` for labels {0, 1}, else ``multiclass``."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f" and not np.all(np.equal(np.mod(labels, 1), 0)):
+        return "regression"
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError(f"the labelled windows hold a single class {classes.tolist()}; "
+                         f"classification needs at least two")
+    return "binary" if set(classes.tolist()) <= {0, 1} else "multiclass"
+
+
+def _start(out: str | Path, cfg: Any, resume: bool) -> tuple[DistInfo, Path]:
+    info = setup(cfg.device)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
+    return info, rundir.prepare_run_dir(out, resume=resume, info=info)
+
+
+def _record(run_dir: Path, kind: str, cfg: Any, data: RunData, info: DistInfo, resume: bool,
+            details: dict[str, Any]) -> None:
+    if resume:
+        rundir.check_resume(run_dir, kind=kind, config=cfg, data=data.fingerprint)
+    else:
+        rundir.write_run_config(run_dir, kind=kind, config=cfg, data=data.fingerprint, info=info,
+                                details=details)
+
+
+def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *,
+             resume: bool = False, hooks: tuple = ()) -> RunResult:
+    """Pretrain a :class:`~csbrain.models.CSBrainForPretraining` by masked reconstruction.
+
+    Parameters
+    ----------
+    cfg : PretrainConfig
+    data : path-like | RunData
+        A window store (labels ignored) or in-memory windows.
+    out : path-like
+        Run folder (new, or the run to continue with ``resume``).
+    resume : bool
+        Continue from ``out/trainer_state.pt``.
+    hooks : tuple of callables
+        Passed to :func:`~csbrain.train.loop.train_loop`.
+
+    Returns
+    -------
+    RunResult
+        ``metrics``: ``train_loss`` (last epoch) and ``val_loss`` (if a hold-out exists).
+    """
+    info, run_dir = _start(out, cfg, resume)
+    rd = open_run_data(data)
+    train_idx, val_idx = holdout_indices(rd.groups["recording"], cfg.val_fraction,
+                                         cfg.split_seed)
+    _record(run_dir, "pretrain", cfg, rd, info, resume,
+            {"split": {"train": len(train_idx), "val": len(val_idx)}})
+    seed_everything(cfg.seed)
+    from csbrain.models import CSBrainForPretraining
+
+    model = CSBrainForPretraining(rd.montage, cfg.model_config)
+    if cfg.mask_token == "learned":
+        model.backbone.patch_embedding.mask_token.requires_grad_(True)
+    select = cfg.select_metric == "val_loss" or (cfg.select_metric == "auto" and len(val_idx))
+    objective = MaskedReconstruction(cfg.mask_ratio, seed=cfg.seed, rank=info.rank,
+                                     select_val_loss=bool(select), batch_size=cfg.batch_size)
+    val_set = Subset(rd.dataset, val_idx.tolist()) if len(val_idx) else None
+    state = train_loop(model, objective, Subset(rd.dataset, train_idx.tolist()), cfg, run_dir,
+                       info, val_set=val_set, resume=resume, hooks=hooks,
+                       save_extra=model_extra("pretrain", rd, mask_ratio=cfg.mask_ratio,
+                                              mask_token=cfg.mask_token))
+    metrics: dict[str, Any] = {"kind": "pretrain", "steps": state.step,
+                               "best_step": state.best_step}
+    if info.is_main:
+        if val_set is not None:
+            from csbrain.models import load_model
+
+            best = load_model(run_dir).to(info.device)
+            metrics["val_loss"] = objective.evaluate(best, val_set, info)["loss"]
+        save_metrics(run_dir / rundir.METRICS_FINAL, metrics)
+    barrier()
+    return RunResult(run_dir, metrics, state)
+
+
+def _task_labels(rd: RunData, cfg: FinetuneConfig) -> tuple[np.ndarray, str, int]:
+    """Indices of labelled windows, the task, the number of outputs."""
+    labels = np.asarray(rd.labels)
+    if len(labels) == 0:
+        raise ValueError(f"data {rd.source!r} holds no window; fine-tuning needs labelled windows")
+    labelled = np.flatnonzero(labels != -1) if labels.dtype.kind in "iu" else \
+        np.flatnonzero(np.isfinite(labels))
+    if len(labelled) == 0:
+        raise ValueError(f"data {rd.source!r} has no labels (every window is -1, unlabelled); "
+                         f"prepare it with labels.mode=events, recording or trials to fine-tune")
+    if len(labelled) < len(labels):
+        logger.warning("%d unlabelled windows are left out", len(labels) - len(labelled))
+    y = labels[labelled]
+    task = cfg.task or infer_task(y)
+    if task == "regression":
+        return labelled, task, 1
+    if not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0:
+        raise ValueError(f"task={task!r} needs class ids 0..K-1; got labels {np.unique(y)[:10]}")
+    n_classes = max(int(y.max()) + 1, len(rd.label_names))
+    if task == "binary":
+        if n_classes > 2:
+            raise ValueError(f"task='binary' but the labels hold {n_classes} classes; use "
+                             f"task=multiclass")
+        return labelled, task, 1
+    return labelled, task, n_classes
+
+
+def _build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int):
+    from csbrain.models import CSBrainForClassification, CSBrainForRegression
+
+    model_cfg = cfg.model_config
+    state = None
+    if cfg.init:
+        init_cfg, state = rundir.load_init_backbone(cfg.init)
+        set_fields = {k: getattr(cfg.model_config, k) for k, v in to_dict(cfg.model).items()
+                      if k != "preset" and v is not None}
+        clash = {k: v for k, v in set_fields.items()
+                 if k not in INIT_OVERRIDABLE and v != getattr(init_cfg, k)}
+        if clash:
+            raise ValueError(f"model.{', model.'.join(f'{k}={v!r}' for k, v in clash.items())} "
+                             f"conflict with the --init checkpoint {cfg.init} ("
+                             f"{', '.join(f'{k}={getattr(init_cfg, k)!r}' for k in clash)}); "
+                             f"with --init the architecture is the checkpoint's: only "
+                             f"{', '.join('model.' + k for k in INIT_OVERRIDABLE)} may be set")
+        model_cfg = init_cfg.replace(**set_fields)
+        logger.info("initial backbone from %s (%s)", cfg.init, model_cfg)
+    cls = CSBrainForRegression if task == "regression" else CSBrainForClassification
+    model = cls(rd.montage, model_cfg, n_outputs=n_outputs,
+                n_times=rd.n_patches * model_cfg.patch_size,
+                head=cfg.head, head_dropout=cfg.head_dropout)
+    if state is not None:
+        from csbrain.models.hub import load_strict
+
+        load_strict(model.backbone, state, what=f"--init {cfg.init}")
+    if cfg.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    return model
+
+
+def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *,
+             resume: bool = False, hooks: tuple = ()) -> RunResult:
+    """Fine-tune (or linearly probe) a classifier / regressor; select on val; test once.
+
+    Parameters
+    ----------
+    cfg : FinetuneConfig
+        ``cfg.init`` names the initial backbone (None: from scratch).
+    data : path-like | RunData
+        A labelled window store or in-memory windows.
+    out : path-like
+    resume : bool
+    hooks : tuple of callables
+
+    Returns
+    -------
+    RunResult
+        ``metrics``: ``task``, ``val`` and ``test`` metrics of the selected model (spec §5),
+        ``best_step``, ``label_names``, split sizes.
+    """
+    info, run_dir = _start(out, cfg, resume)
+    rd = open_run_data(data)
+    labelled, task, n_outputs = _task_labels(rd, cfg)
+    sub = split_indices({k: v[labelled] for k, v in rd.groups.items()}, cfg.split)
+    parts = {k: labelled[v] for k, v in sub.items()}
+    select = cfg.select_metric
+    if select == "auto":
+        select = SELECT_DEFAULT[task]
+    if not len(parts["val"]) and select != "last":
+        logger.warning("no validation windows: the last model is kept (select_metric=last)")
+        select = "last"
+    _record(run_dir, "finetune", cfg, rd, info, resume,
+            {"task": task, "n_outputs": n_outputs, "select_metric": select,
+             "split": {k: len(v) for k, v in parts.items()},
+             "split_recordings": {k: sorted(set(rd.groups["recording"][v].tolist()))
+                                  for k, v in parts.items()}})
+    seed_everything(cfg.seed)
+    model = _build_classifier(rd, cfg, task, n_outputs)
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+    objective = Supervised(task, label_smoothing=cfg.label_smoothing,
+                           select=None if select == "last" else select,
+                           freeze_backbone=cfg.freeze_backbone, batch_size=eval_bs)
+    sets = {k: Subset(rd.dataset, v.tolist()) for k, v in parts.items()}
+    state = train_loop(model, objective, sets["train"], cfg, run_dir, info,
+                       val_set=sets["val"] if len(parts["val"]) else None, resume=resume,
+                       hooks=hooks, save_extra=model_extra("finetune", rd, task=task))
+    metrics: dict[str, Any] = {"kind": "finetune", "task": task, "select_metric": select,
+                               "best_step": state.best_step, "steps": state.step,
+                               "label_names": list(rd.label_names),
+                               "n": {k: len(v) for k, v in parts.items()}}
+    if info.is_main:
+        from csbrain.eval.inference import predict_outputs
+        from csbrain.models import load_model
+
+        best = load_model(run_dir).to(info.device)
+        for name in ("val", "test"):
+            if len(parts[name]):
+                outputs, y = predict_outputs(best, sets[name], batch_size=eval_bs,
+                                             device=info.device)
+                metrics[name] = objective.metrics(outputs, y)
+        if not len(parts["test"]):
+            logger.warning("no test windows: metrics.json has no test metrics")
+        save_metrics(run_dir / rundir.METRICS_FINAL, metrics)
+    barrier()
+    return RunResult(run_dir, metrics, state)
+
