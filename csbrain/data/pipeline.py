@@ -243,4 +243,6 @@ def concat_windows(parts: Sequence[tuple[Recording, Windows]]) -> dict[str, Any]
             "subject": np.array(sum(([r.subject or ""] * len(w.x) for r, w in parts), [])),
             "split": np.array(sum(([r.split or ""] * len(w.x) for r, w in parts), [])),
             "recording": np.array(sum(([r.rec_id] * len(w.x) for r, w in parts), [])),
+            "start": np.concatenate([w.start for _, w in parts]),
+            "duration_s": {r.rec_id: float(w.duration_s) for r, w in parts},
             "montage": parts[0][1].montage}

@@ -222,6 +222,10 @@ class LabelledWindows:
     y : ndarray, shape (n,), int64
         Labels (-1: unlabelled).
     subject, split, recording : ndarray of str, shape (n,)
+    start : ndarray, shape (n,), int64
+        Window start sample at 200 Hz (continuous, events) or trial index (``.ts`` trials).
+    duration_s : dict of str to float
+        Duration of each recording, seconds.
     ch_names : list of str
         Canonical channel names (``montage.canonical``).
     montage : csbrain.montage.Montage
@@ -236,6 +240,8 @@ class LabelledWindows:
     subject: np.ndarray
     split: np.ndarray
     recording: np.ndarray
+    start: np.ndarray
+    duration_s: dict[str, float]
     ch_names: list[str]
     montage: Any
     label_names: list[str]
@@ -291,6 +297,7 @@ def load_dataset(name: str, *, overrides: Sequence[str] | Mapping[str, Any] = ()
         raise ValueError(f"no recording of dataset {name!r} could be prepared: {skipped}")
     d = concat_windows(parts)
     return LabelledWindows(x=d["x"], y=d["y"], subject=d["subject"], split=d["split"],
-                           recording=d["recording"], ch_names=list(d["montage"].canonical),
+                           recording=d["recording"], start=d["start"],
+                           duration_s=d["duration_s"], ch_names=list(d["montage"].canonical),
                            montage=d["montage"], label_names=list(cfg.labels.names),
                            skipped=skipped, config=cfg)

@@ -33,11 +33,15 @@ def plot_curves(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequenc
     Example: ``{"loss": {"train": (steps, losses)}, "val bal. acc.": {"seed 0": (epochs, accs)}}``.
     """
     n = max(len(panels), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
-    for ax, (name, lines) in zip(axes[0], panels.items()):
+    cols = n if n <= 3 else 2
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (name, lines) in zip(axes.flat, panels.items()):
         for label, (x, y) in lines.items():
             ax.plot(np.asarray(x), np.asarray(y), label=label, lw=1.4)
-        ax.set_title(name)
+        ax.set_title(name, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
         if len(lines) > 1:

@@ -215,7 +215,11 @@ class PretrainConfig(TrainConfig):
         ``"zero"``: masked patches are replaced by zeros (released, fixed); ``"learned"``:
         the replacement patch is a trained parameter.
     val_fraction : float
-        Fraction of recordings held out to report a validation reconstruction loss (0: none).
+        Fraction of ``val_by`` groups held out to report a validation reconstruction loss
+        (0: none).
+    val_by : {"recording", "window"}
+        Grouping of that hold-out: whole recordings (default) or single windows (for a corpus
+        of few recordings).
     split_seed : int
         Seed of that hold-out (independent of ``seed``).
     select_metric : {"auto", "last", "val_loss"}
@@ -231,6 +235,7 @@ class PretrainConfig(TrainConfig):
     mask_ratio: float = 0.5
     mask_token: Literal["zero", "learned"] = "zero"
     val_fraction: float = 0.0
+    val_by: Literal["recording", "window"] = "recording"
     split_seed: int = 0
 
     def __post_init__(self) -> None:

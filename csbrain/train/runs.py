@@ -100,7 +100,7 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     """
     info, run_dir = _start(out, cfg, resume)
     rd = open_run_data(data)
-    train_idx, val_idx = holdout_indices(rd.groups["recording"], cfg.val_fraction,
+    train_idx, val_idx = holdout_indices(rd.groups[cfg.val_by], cfg.val_fraction,
                                          cfg.split_seed)
     _record(run_dir, "pretrain", cfg, rd, info, resume,
             {"split": {"train": len(train_idx), "val": len(val_idx)}})

