@@ -62,8 +62,9 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     val_key = next((k for r in rec for k in r if k.startswith("val_")), None)
     if val_key:
         panels["masked MSE (per epoch)"]["held-out 10%"] = _curve(rec, val_key, "epoch")
-    figs["pretrain_loss"] = plot_curves(panels, out / "pretrain_loss.png",
-                                        title="Pretraining: masked patch reconstruction")
+    figs["pretrain_loss"] = plot_curves(panels, out / "pretrain_loss.png", xlabel=["step", "epoch"],
+                                        logy=True, title="Pretraining: masked patch "
+                                        "reconstruction (MSE in (100 µV)², log scale)")
     imp_task = tasks[IMPORTANCE_TASK]
     lw, test = task_data[imp_task["dataset"]], np.asarray(imp_task["test_index"])
     figs["reconstruction"] = _reconstruction(pre["run_dir"], lw, test, out / "reconstruction.png")

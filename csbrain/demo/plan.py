@@ -97,7 +97,7 @@ PLANS: dict[str, DemoPlan] = {
         "quick", {**_MODEL, "model.n_layers": 2},
         pretrain={"epochs": 6, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
                   "weight_decay": 0.05, "warmup_epochs": 1.0, "mask_ratio": 0.5},
-        finetune={"epochs": 6, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6,
+        finetune={"epochs": 5, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6,
                   "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
         seeds=(0, 1)),
 }

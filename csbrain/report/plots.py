@@ -27,10 +27,12 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def plot_curves(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
-                path: str | Path, *, xlabel: str = "step", title: str | None = None) -> Path:
+                path: str | Path, *, xlabel: str | Sequence[str] = "step",
+                title: str | None = None, logy: bool = False) -> Path:
     """One panel per entry of ``panels``; each panel maps a line label to ``(x, y)``.
 
     Example: ``{"loss": {"train": (steps, losses)}, "val bal. acc.": {"seed 0": (epochs, accs)}}``.
+    ``xlabel`` is one label for all panels or one per panel; ``logy`` uses a log y axis.
     """
     n = max(len(panels), 1)
     cols = n if n <= 3 else 2
@@ -38,11 +40,14 @@ def plot_curves(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequenc
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.2 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    for ax, (name, lines) in zip(axes.flat, panels.items()):
+    xlabels = [xlabel] * n if isinstance(xlabel, str) else list(xlabel)
+    for ax, xl, (name, lines) in zip(axes.flat, xlabels, panels.items()):
         for label, (x, y) in lines.items():
             ax.plot(np.asarray(x), np.asarray(y), label=label, lw=1.4)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(xl)
+        if logy:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         if len(lines) > 1:
             ax.legend(fontsize=7)
@@ -105,12 +110,15 @@ def plot_topomap_importance(channel_importance: Sequence[float], ch_names: Seque
     info.set_montage(mne.channels.make_dig_montage({n: pos[n] for n in names}, coord_frame="head"))
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
     values = np.asarray(channel_importance, dtype=float)
-    im, _ = mne.viz.plot_topomap(values, info, axes=axes[0], show=False, cmap="Reds",
-                                 names=names, contours=4)
+    lim = float(np.max(np.abs(values))) or 1.0
+    im, _ = mne.viz.plot_topomap(values, info, axes=axes[0], show=False, cmap="RdBu_r",
+                                 vlim=(-lim, lim), names=names, contours=4)
     fig.colorbar(im, ax=axes[0], shrink=0.7)
     axes[0].set_title("per channel", fontsize=9)
     regions = list(region_importance)
-    axes[1].barh(regions, [region_importance[r] for r in regions], color="tab:red")
+    vals = [region_importance[r] for r in regions]
+    axes[1].barh(regions, vals, color=["tab:red" if v > 0 else "tab:blue" for v in vals])
+    axes[1].axvline(0, color="k", lw=0.8)
     axes[1].invert_yaxis()
     axes[1].set_title("per region", fontsize=9)
     axes[1].set_xlabel("drop in accuracy when removed")
