@@ -61,35 +61,32 @@ def _fail(key: str, value: Any, tp: Any, extra: str = "") -> ConfigError:
     return ConfigError(f"{key}={value!r} is not valid; expected {_type_name(tp)}{extra}")
 
 
+def _json(text: str, kind: type, what: str) -> Any:
+    """Parse ``text`` as a JSON value of type ``kind`` (``what`` names it in errors)."""
+    try:
+        out = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"invalid JSON {what}: {err}") from None
+    if not isinstance(out, kind):
+        raise ValueError(f"not a {what}")
+    return out
+
+
 def _split_list(text: str) -> list[Any]:
+    """``[1, 2]`` (JSON) or ``a,b,c`` -> a list ("" -> [])."""
     text = text.strip()
     if text.startswith("["):
-        try:
-            out = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"invalid JSON list: {err}") from None
-        if not isinstance(out, list):
-            raise ValueError("not a list")
-        return out
-    if text == "":
-        return []
-    return [p.strip() for p in text.split(",")]
+        return _json(text, list, "list")
+    return [p.strip() for p in text.split(",")] if text else []
 
 
 def _split_dict(text: str) -> dict[str, Any]:
+    """``{"a": 1}`` (JSON) or ``a:1,b:2`` -> a dict ("" -> {})."""
     text = text.strip()
     if text.startswith("{"):
-        try:
-            out = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"invalid JSON object: {err}") from None
-        if not isinstance(out, dict):
-            raise ValueError("not a mapping")
-        return out
-    if text == "":
-        return {}
+        return _json(text, dict, "object")
     out = {}
-    for part in text.split(","):
+    for part in text.split(",") if text else []:
         if ":" not in part:
             raise ValueError(f"entry {part!r} is not key:value")
         k, v = part.rsplit(":", 1)

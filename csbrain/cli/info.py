@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from csbrain.cli._common import add_montage_options
 import json
 
 
@@ -10,17 +12,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe a checkpoint (our folder or a released .pth)",
                        description=__doc__)
     p.add_argument("path", help="model folder (config.json + model.safetensors) or released .pth")
-    p.add_argument("--preset", help="released montage name (csbrain.montage.list_presets())")
-    p.add_argument("--channels", help="comma-separated channel names instead of a preset")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_montage_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from csbrain.models.inspect import load_any, summarize
 
-    channels = args.channels.split(",") if args.channels else None
-    info = summarize(load_any(args.path, preset=args.preset, channels=channels))
+    info = summarize(load_any(args.path, preset=args.preset, channels=args.channels))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -53,7 +53,7 @@ def convert_released(src: str | Path, dest: str | Path, *, preset: str | None = 
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise FileExistsError(f"destination {str(dest)!r} exists and is not empty; choose a new folder")
-    model = load_any(src, preset=preset, channels=channels, weights_only=weights_only)
     if Path(src).is_dir():
         raise ValueError(f"{str(src)!r} is already a csbrain model folder; nothing to convert")
+    model = load_any(src, preset=preset, channels=channels, weights_only=weights_only)
     return model.save_pretrained(dest, extra={"converted_from": Path(src).name})
