@@ -59,7 +59,7 @@ TASKS: tuple[DemoTask, ...] = (
     DemoTask("face13_s02_to_s01", "Face vs house, train s02 -> test s01 (19 ch)", "face13:19ch",
              "cross_subject", train_subject="s02", test_subject="s01"),
     DemoTask("eyes_closed_open", "Eyes closed vs open, held-out last 30% (32 ch)",
-             "eyes-closed-open", "holdout", overrides={"windows.stride_s": 1.0}),
+             "eyes-closed-open", "holdout", overrides={"windows.stride_s": 2.0}),
     DemoTask("finger_movements", "FingerMovements left vs right, official split (28 ch)",
              "finger-movements", "official"),
 )
@@ -88,9 +88,9 @@ _MODEL = {"model.preset": "small", "model.d_model": 80, "model.n_heads": 4,
 PLANS: dict[str, DemoPlan] = {
     "default": DemoPlan(
         "default", _MODEL,
-        pretrain={"epochs": 30, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
+        pretrain={"epochs": 20, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
                   "weight_decay": 0.05, "warmup_epochs": 2.0, "mask_ratio": 0.5},
-        finetune={"epochs": 15, "batch_size": 32, "lr": 5e-4, "min_lr": 1e-6,
+        finetune={"epochs": 12, "batch_size": 32, "lr": 5e-4, "min_lr": 1e-6,
                   "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
         seeds=(0, 1, 2)),
     "quick": DemoPlan(
