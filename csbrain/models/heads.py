@@ -155,9 +155,8 @@ class CSBrainForClassification(_TaskModel):
         n_patches = (n_times // cfg.patch_size) if n_times else 0
         self.n_outputs, self.n_times, self.head_name = n_outputs, n_times, head
         self.head_dropout = head_dropout
-        # PyTorch default init for task heads, as the released downstream models (the
-        # backbone's Kaiming fan_out init would give a 1-output head logits of std ~10)
         self.head = HEADS[head](self.backbone.n_chans, n_patches, cfg.d_model, n_outputs, head_dropout)
+        init_weights(self.head)
 
     def _task_kwargs(self) -> dict[str, Any]:
         return {"n_outputs": self.n_outputs, "n_times": self.n_times, "head": self.head_name,
