@@ -1,5 +1,8 @@
+"""``python -m csbrain ...``: the same as the ``csbrain`` command."""
+
 import sys
 
 from csbrain.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

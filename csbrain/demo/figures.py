@@ -86,8 +86,11 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
              "CSBrain scratch (seed 0)": (y, np.asarray(t["runs"]["scratch"][0]["proba"])),
              f"baseline {t['baseline']['name']}": (y, np.asarray(t["baseline"]["proba"]))},
             out / f"roc_{key}.png", title=t["title"])
-    # importance: the pretrained seed-0 model of one task, occlusion on its test windows
-    model = load_model(imp_task["runs"]["pretrained"][0]["run_dir"]).eval()
+    # importance: the seed-0 model of the CSBrain variant (pretrained or scratch) with the better
+    # mean validation balanced accuracy on one task, occlusion on its test windows
+    variant = max(("pretrained", "scratch"), key=lambda v: np.mean(
+        [(s["val"] or {}).get("balanced_accuracy", 0.0) for s in imp_task["runs"][v]]))
+    model = load_model(imp_task["runs"][variant][0]["run_dir"]).eval()
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -96,7 +99,8 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     drop, region_drop = occlusion_importance(predict, lw.x[test], lw.y[test], lw.montage.regions)
     figs["importance_topomap"] = plot_topomap_importance(
         drop, lw.ch_names, region_drop, out / "importance_topomap.png",
-        title=f"{imp_task['title']}: drop of test balanced accuracy when a channel / region is zeroed")
-    importance = {"task": IMPORTANCE_TASK, "channel_drop": dict(zip(lw.ch_names, drop.tolist())),
+        title=f"{imp_task['title']}, CSBrain {variant} (seed 0): drop of test balanced accuracy "
+              "when a channel / region is zeroed")
+    importance = {"task": IMPORTANCE_TASK, "model": variant, "channel_drop": dict(zip(lw.ch_names, drop.tolist())),
                   "region_drop": region_drop}
     return figs, importance

@@ -98,7 +98,8 @@ def write_report(path: Path, results: dict[str, Any], figures: dict[str, Path]) 
         ("Confusion matrices", "".join(image(p, k) for k, p in figures.items()
                                        if k.startswith("confusion_"))),
         ("ROC curves", "".join(image(p, k) for k, p in figures.items() if k.startswith("roc_"))),
-        ("What the model looks at", f"<p>Task: {imp['task']}. Occlusion: each channel (left) "
+        ("What the model looks at", f"<p>Task: {imp['task']}, CSBrain {imp.get('model', 'pretrained')} (the variant with "
+         "the better validation score), seed 0. Occlusion: each channel (left) "
          "or region (right) is set to zero in every test window; the bar is the drop of "
          "balanced accuracy.</p>" + image(figures["importance_topomap"], "importance")),
         ("Configuration", "<pre>" + "\n".join(f"{k}: {v}" for k, v in plan.items()) + "</pre>"),

@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from csbrain import units
 from csbrain.config import CSBrainConfig
-from csbrain.models.blocks import EncoderLayer, PatchEmbedding, RegionConv, TemporalConv
+from csbrain.models.blocks import EncoderLayer, FusedCPU, PatchEmbedding, RegionConv, TemporalConv
 from csbrain.models.hub import HubMixin
 from csbrain.models.layout import MontageLayout
 from csbrain.models.released import ReleasedMixin
@@ -65,6 +66,10 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
     100 µV units, channels in the montage's input order, and an optional ``mask`` ``(B, C, P)``
     that indexes *sorted* slots. Returns tokens ``(B, C, P, D)`` in the model's sorted channel
     order: slot ``i`` holds input channel ``channel_order[i]``.
+
+    Speed switches (same results, see :mod:`csbrain.models.blocks`): ``gradient_checkpointing``
+    (recompute each layer in the backward pass: for long windows), ``fused_cpu`` (eager-CPU
+    fused kernels, default on; off = the portable path used on GPU and by ``torch.compile``).
     """
 
     def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
@@ -84,6 +89,9 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
         self.region_conv = RegionConv(config)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
         self.check_finite = True
+        #: Recompute each layer's activations in the backward pass (saves memory on long windows
+        #: for about one extra forward pass of compute).
+        self.gradient_checkpointing = False
         self.set_montage(resolve_model_montage(montage, chs_info, n_chans))
         init_weights(self)
 
@@ -95,6 +103,16 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
         self.montage = montage
         self.layout = MontageLayout(montage.order, montage.sorted_regions,
                                     self.config.kernel_sizes).to(device)
+
+    @property
+    def fused_cpu(self) -> bool:
+        return all(m.fused_cpu for m in self.modules() if isinstance(m, FusedCPU))
+
+    @fused_cpu.setter
+    def fused_cpu(self, value: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, FusedCPU):
+                m.fused_cpu = bool(value)
 
     @property
     def channel_order(self) -> list[int]:
@@ -137,11 +155,21 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
             raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(x.shape[:3])} "
                              "(batch, channels, patches), indexing sorted slots")
         h = self.patch_embedding(x, mask)                            # (B, C, P, D)
+        fused = self.region_conv.use_fused(h)
+        region_weights = self.region_conv.prepare(self.layout) if fused else None  # once per pass
+        checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            h = h + self.temporal_conv(h)                            # shared by all layers
-            h = h + self.region_conv(h, self.layout)                 # shared by all layers
-            h = layer(h, self.layout)
+            if checkpoint:
+                h = torch.utils.checkpoint.checkpoint(self._layer, h, layer, region_weights,
+                                                      use_reentrant=False)
+            else:
+                h = self._layer(h, layer, region_weights)
         return h
+
+    def _layer(self, h: torch.Tensor, layer: nn.Module, region_weights) -> torch.Tensor:
+        h = self.temporal_conv(h)                             # h + conv; shared by all layers
+        h = self.region_conv(h, self.layout, region_weights)  # h + conv; shared by all layers
+        return layer(h, self.layout)
 
     def extra_repr(self) -> str:
         return f"config={self.config}"

@@ -50,6 +50,34 @@ def region_mean_matrix(sorted_regions: Sequence[int]) -> np.ndarray:
     return same / same.sum(axis=1, keepdims=True)
 
 
+def region_average_matrix(sorted_regions: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(5, C) matrices: ``avg @ u`` = per-region means, ``onehot[r, c]`` = 1 if slot c is in r.
+
+    Rows of regions the montage lacks are zero.
+    """
+    regions = np.asarray(sorted_regions)
+    onehot = (np.arange(N_REGIONS)[:, None] == regions[None, :]).astype(np.float64)
+    return onehot / np.maximum(onehot.sum(axis=1, keepdims=True), 1), onehot
+
+
+def ring_taps(sorted_regions: Sequence[int], kernel_size: int) -> dict[str, np.ndarray]:
+    """Ring neighbours per tap, for the matmul-first region convolution.
+
+    Returns ``src`` ``(k, C)``: slot read by tap ``j`` of slot ``c`` (itself where the released
+    code zero-pads, see ``valid``); ``valid`` ``(k, C)``; ``inv`` ``(k, C)``: the slot whose tap
+    ``j`` reads ``c`` (each tap is a permutation inside multi-electrode regions), ``inv_valid``.
+    """
+    nb = neighbour_index(sorted_regions, kernel_size).T          # (k, C)
+    C = nb.shape[1]
+    valid = nb < C
+    src = np.where(valid, nb, np.arange(C)[None, :])
+    inv, inv_valid = np.tile(np.arange(C), (kernel_size, 1)), np.zeros_like(valid)
+    for j in range(kernel_size):
+        inv[j, src[j, valid[j]]] = np.flatnonzero(valid[j])
+        inv_valid[j, src[j, valid[j]]] = True
+    return {"src": src, "valid": valid, "inv": inv, "inv_valid": inv_valid}
+
+
 def region_attention_mask(sorted_regions: Sequence[int]) -> np.ndarray:
     """(C, C) boolean mask of the inter-region attention (True = may attend).
 
@@ -87,7 +115,8 @@ class MontageLayout(nn.Module):
         if sorted(order.tolist()) != list(range(len(order))):
             raise ValueError(f"order={order.tolist()} is not a permutation of 0..{len(order) - 1}")
         if regions.min() < 0 or regions.max() >= N_REGIONS:
-            raise ValueError(f"sorted_regions={regions.tolist()} must hold region ids 0..{N_REGIONS - 1}")
+            raise ValueError(f"sorted_regions={regions.tolist()} must hold region ids "
+                             f"0..{N_REGIONS - 1}")
         if np.any(np.diff(regions) < 0):
             raise ValueError(f"sorted_regions={regions.tolist()} must be non-decreasing "
                              "(regions contiguous in ascending id)")
@@ -95,17 +124,34 @@ class MontageLayout(nn.Module):
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.register_buffer("order", torch.from_numpy(order), persistent=False)
         self.register_buffer("region_index", torch.from_numpy(regions), persistent=False)
-        self.register_buffer("region_mean", torch.from_numpy(region_mean_matrix(regions)).float(),
-                             persistent=False)
-        self.register_buffer("attn_mask", torch.from_numpy(region_attention_mask(regions)),
-                             persistent=False)
+        mask = torch.from_numpy(region_attention_mask(regions))
+        self.register_buffer("attn_mask", mask, persistent=False)
+        self.register_buffer("attn_bias", torch.zeros(mask.shape).masked_fill(~mask, float("-inf")),
+                             persistent=False)                    # additive form of attn_mask
+        avg, onehot = region_average_matrix(regions)
+        self.register_buffer("region_avg", torch.from_numpy(avg).float(), persistent=False)
+        self.register_buffer("region_onehot", torch.from_numpy(onehot).float(), persistent=False)
+        self.all_taps_valid = bool(np.all(np.bincount(regions, minlength=N_REGIONS) != 1))
         for k in self.kernel_sizes:
             self.register_buffer(f"neighbours_{k}", torch.from_numpy(neighbour_index(regions, k)),
                                  persistent=False)
+            for name, value in ring_taps(regions, k).items():
+                t = torch.from_numpy(value)
+                t = t.float()[..., None, None] if value.dtype == bool else t   # (k, C, 1, 1) masks
+                self.register_buffer(f"ring_{name}_{k}", t, persistent=False)
 
     def neighbours(self, kernel_size: int) -> torch.Tensor:
         """(C, kernel_size) slot indices; value C means the zero slot."""
         return getattr(self, f"neighbours_{kernel_size}")
+
+    def ring(self, kernel_size: int, tap: int, inverse: bool = False):
+        """(index ``(C,)``, validity ``(C, 1, 1)``) of one tap, see :func:`ring_taps`; ``None``
+        for the identity (centre tap) and for an all-valid mask."""
+        if tap == kernel_size // 2:
+            return None, None
+        idx = getattr(self, f"ring_{'inv' if inverse else 'src'}_{kernel_size}")[tap]
+        valid = getattr(self, f"ring_{'inv_valid' if inverse else 'valid'}_{kernel_size}")[tap]
+        return idx, None if self.all_taps_valid else valid
 
     def extra_repr(self) -> str:
         sizes = torch.bincount(self.region_index, minlength=N_REGIONS).tolist()

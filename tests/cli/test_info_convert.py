@@ -39,3 +39,14 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("x")
     assert main(["convert", "nothing.pth", str(tmp_path / "full")]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli(golden):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "csbrain", "info",
+                           str(golden / "csbrain_official_2layer.pth"), "--preset", "TUEG"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CSBrainForPretraining" in proc.stdout
