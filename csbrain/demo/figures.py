@@ -99,8 +99,8 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     drop, region_drop = occlusion_importance(predict, lw.x[test], lw.y[test], lw.montage.regions)
     figs["importance_topomap"] = plot_topomap_importance(
         drop, lw.ch_names, region_drop, out / "importance_topomap.png",
-        title=f"{imp_task['title']}, CSBrain {variant} (seed 0): drop of test balanced accuracy "
-              "when a channel / region is zeroed")
+        title=f"{imp_task['title']}, CSBrain {variant} (seed 0)\n"
+              "drop of test balanced accuracy when a channel / region is zeroed")
     importance = {"task": IMPORTANCE_TASK, "model": variant, "channel_drop": dict(zip(lw.ch_names, drop.tolist())),
                   "region_drop": region_drop}
     return figs, importance

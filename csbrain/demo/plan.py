@@ -88,16 +88,16 @@ _MODEL = {"model.preset": "small", "model.d_model": 80, "model.n_heads": 4,
 PLANS: dict[str, DemoPlan] = {
     "default": DemoPlan(
         "default", _MODEL,
-        pretrain={"epochs": 20, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
-                  "weight_decay": 0.05, "warmup_epochs": 2.0, "mask_ratio": 0.5},
-        finetune={"epochs": 12, "batch_size": 32, "lr": 5e-4, "min_lr": 1e-6,
+        pretrain={"epochs": 60, "batch_size": 16, "lr": 1e-3, "min_lr": 1e-5,
+                  "weight_decay": 0.05, "warmup_epochs": 3.0, "mask_ratio": 0.5},
+        finetune={"epochs": 12, "batch_size": 16, "lr": 5e-4, "min_lr": 1e-6,
                   "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
         seeds=(0, 1, 2)),
     "quick": DemoPlan(
         "quick", {**_MODEL, "model.n_layers": 2},
         pretrain={"epochs": 6, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
                   "weight_decay": 0.05, "warmup_epochs": 1.0, "mask_ratio": 0.5},
-        finetune={"epochs": 5, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6,
+        finetune={"epochs": 6, "batch_size": 16, "lr": 5e-4, "min_lr": 1e-6,
                   "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
-        seeds=(0, 1)),
+        seeds=(0, 1, 2)),
 }

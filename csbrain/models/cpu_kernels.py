@@ -83,7 +83,8 @@ def chunk_step(total: int, per_item: int, chunk_tokens: int) -> int:
     return -(-total // n_chunks)
 
 
-_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+_LINEAR = (getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+           if torch.backends.mkldnn.is_available() else None)
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, act: str = "none"):
