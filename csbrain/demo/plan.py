@@ -91,13 +91,13 @@ PLANS: dict[str, DemoPlan] = {
         pretrain={"epochs": 60, "batch_size": 16, "lr": 1e-3, "min_lr": 1e-5,
                   "weight_decay": 0.05, "warmup_epochs": 3.0, "mask_ratio": 0.5},
         finetune={"epochs": 12, "batch_size": 16, "lr": 5e-4, "min_lr": 1e-6,
-                  "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
+                  "weight_decay": 0.05, "head": "mean_bn", "label_smoothing": 0.0},
         seeds=(0, 1, 2)),
     "quick": DemoPlan(
         "quick", {**_MODEL, "model.n_layers": 2},
         pretrain={"epochs": 6, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-5,
                   "weight_decay": 0.05, "warmup_epochs": 1.0, "mask_ratio": 0.5},
         finetune={"epochs": 6, "batch_size": 16, "lr": 5e-4, "min_lr": 1e-6,
-                  "weight_decay": 0.05, "head": "mean", "label_smoothing": 0.0},
+                  "weight_decay": 0.05, "head": "mean_bn", "label_smoothing": 0.0},
         seeds=(0, 1, 2)),
 }

@@ -257,7 +257,7 @@ class FinetuneConfig(TrainConfig):
     ----------
     task : {"multiclass", "binary", "regression"} | None
         None: inferred from the labels (float labels: regression; 2 classes: binary).
-    head : {"flatten", "mean", "attention"}
+    head : {"flatten", "mean", "mean_bn", "attention"}
         Head of :class:`csbrain.models.CSBrainForClassification` (released: flatten).
     head_dropout : float
     freeze_backbone : bool
@@ -279,7 +279,7 @@ class FinetuneConfig(TrainConfig):
     """
 
     task: Literal["multiclass", "binary", "regression"] | None = None
-    head: Literal["flatten", "mean", "attention"] = "flatten"
+    head: Literal["flatten", "mean", "mean_bn", "attention"] = "flatten"
     head_dropout: float = 0.1
     freeze_backbone: bool = False
     backbone_lr: float | None = None

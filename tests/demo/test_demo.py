@@ -73,7 +73,7 @@ def test_eyes_closed_open_is_learned(demo):
     task = results["tasks"]["eyes_closed_open"]
     best = max(task["pretrained"]["balanced_accuracy"]["mean"],
                task["scratch"]["balanced_accuracy"]["mean"])
-    assert best > 0.65  # quick plan (2 layers, 6 epochs, batch 16): measured 0.805 (scratch)
+    assert best > 0.65  # quick plan (2 layers, 6 epochs, batch 16): measured 0.819 (scratch)
     assert task["baseline"]["balanced_accuracy"]["mean"] > 0.8
 
 

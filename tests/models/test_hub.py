@@ -61,3 +61,29 @@ def test_mismatching_weights_are_named(tmp_path):
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a csbrain model folder"):
         CSBrain.from_pretrained(tmp_path)
+
+
+def test_mean_bn_head_standardises_pooled_features_and_round_trips(tmp_path):
+    """The MAE-style head: in training, pooled features are standardised over the batch (so a
+    common offset and scale of all windows' features is invisible to the linear layer); the
+    running statistics are saved and used in eval; a one-window batch uses them too."""
+    from csbrain.models.heads import BatchNormMeanPoolHead
+
+    torch.manual_seed(0)
+    head = BatchNormMeanPoolHead(4, 3, 40, 2, dropout=0.0).train()
+    h = torch.randn(8, 4, 3, 40)
+    torch.testing.assert_close(head(h), head(5.0 * h + 3.0), rtol=1e-4, atol=1e-4)
+    assert head.norm.num_batches_tracked == 2 and head.norm.running_mean.abs().sum() > 0
+    assert head(h[:1]).shape == (1, 2)                         # batch of one: running stats
+    assert head.norm.num_batches_tracked == 2
+
+    model = CSBrainForClassification("ISRUC", TINY, n_outputs=2, head="mean_bn").train()
+    x = torch.randn(4, 6, 3, 200)
+    model(x)
+    model.eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.head_name == "mean_bn"
+    torch.testing.assert_close(loaded.head.norm.running_var, model.head.norm.running_var)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
