@@ -58,9 +58,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from naive_csbrain import naive_from_fast  # noqa: E402
 
-from csbrain import CSBrainConfig, CSBrainForPretraining, Montage  # noqa: E402
+from csbrain import CSBrainConfig, CSBrainForPretraining, Montage, units  # noqa: E402
 
-S = 200  # samples per patch
+S = units.PATCH_SIZE  # samples per patch
 
 
 # ----------------------------------------------------------------------------- machine
@@ -108,11 +108,13 @@ def peak_rss_of(fn) -> float | None:
 
 
 # ----------------------------------------------------------------------------- models
+#: released montages used where the channel count has one; other counts draw 10-05 names
+PRESET_FOR_CHANNELS = {19: "TUEG", 64: "BCIC2020-3"}
+
+
 def montage_for(n_chans: int) -> Montage:
-    if n_chans == 19:
-        return Montage.from_preset("TUEG")
-    if n_chans == 64:
-        return Montage.from_preset("BCIC2020-3")
+    if n_chans in PRESET_FOR_CHANNELS:
+        return Montage.from_preset(PRESET_FOR_CHANNELS[n_chans])
     from csbrain.montage import _tables  # every 10-05 name the montage rules know
     names = sorted(_tables()[1])
     random.Random(0).shuffle(names)
@@ -225,10 +227,13 @@ def flops_per_window(n_chans, n_patches, cfg) -> dict:
     return {"forward": f1 + n * (f2 - f1), "train_step": t1 + n * (t2 - t1)}
 
 
-def matmul_reference(rows: int, reps: int) -> dict:
+def matmul_reference(rows: int, cfg: CSBrainConfig, reps: int) -> dict:
+    """fp32 GFLOP/s of the model's feed-forward matmul shapes, ``(rows, D) x (D, F)`` and
+    ``(rows, F) x (F, D)``, through MKL and oneDNN."""
     out = {}
     lp = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-    for k, n in ((200, 800), (800, 200)):
+    d, f = cfg.d_model, cfg.dim_feedforward
+    for k, n in ((d, f), (f, d)):
         a, w = torch.randn(rows, k), torch.randn(n, k)
         fns = {"torch.mm (MKL)": lambda: torch.mm(a, w.t())}
         if lp is not None:
@@ -335,9 +340,10 @@ def main(argv=None) -> dict:
                     for c in grid_c for p in grid_p}
     fl = res["flops"]["19x30"]
     ref_rows = max(main_batches) * 19 * 30
-    res["matmul_gflops"] = matmul_reference(ref_rows, reps=5)
-    mm_mkl = res["matmul_gflops"][f"({ref_rows},200)x(200,800) torch.mm (MKL)"]
-    mm_dnn = res["matmul_gflops"].get(f"({ref_rows},200)x(200,800) oneDNN linear")
+    res["matmul_gflops"] = matmul_reference(ref_rows, cfg, reps=5)
+    shape = f"({ref_rows},{cfg.d_model})x({cfg.d_model},{cfg.dim_feedforward})"
+    mm_mkl = res["matmul_gflops"][f"{shape} torch.mm (MKL)"]
+    mm_dnn = res["matmul_gflops"].get(f"{shape} oneDNN linear")
     for r in res["main"]:
         f = fl["train_step" if r["mode"] == "train" else "forward"]
         r["gflops"] = f * r["windows_per_s"] / 1e9

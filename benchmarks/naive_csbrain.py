@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from csbrain.models.blocks import PatchEmbedding
-
-N_REGIONS = 5
+from csbrain.models.layout import N_REGIONS
 
 
 class NaivePatchEmbedding(PatchEmbedding):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from csbrain.cli._common import add_montage_options
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -38,6 +38,28 @@ def time_fractions(lw) -> tuple[np.ndarray, np.ndarray]:
     return lw.start / duration, (lw.start + length) / duration
 
 
+def window_seconds(lw) -> float:
+    """Duration of one window of ``lw`` in seconds."""
+    return lw.x.shape[2] * units.PATCH_SIZE / units.SFREQ
+
+
+def covered_hours(lw, keep: np.ndarray) -> float:
+    """Hours of recording covered by the windows ``keep`` (overlaps counted once).
+
+    Parameters
+    ----------
+    lw : csbrain.data.LabelledWindows
+        Windows with ``start`` in samples at 200 Hz.
+    keep : ndarray of bool, shape (n,)
+    """
+    length = lw.x.shape[2] * units.PATCH_SIZE
+    total = 0
+    for rec in np.unique(lw.recording[keep]):
+        starts = np.sort(lw.start[keep & (lw.recording == rec)])
+        total += np.minimum(np.diff(starts), length).sum() + length
+    return float(total) / units.SFREQ / 3600
+
+
 def pretraining_corpus(sources: dict[str, object]) -> tuple[np.ndarray, Montage, list[dict]]:
     """Concatenate the continuous sources on :data:`PRETRAIN_CHANNELS`, before the holdout.
 
@@ -47,7 +69,8 @@ def pretraining_corpus(sources: dict[str, object]) -> tuple[np.ndarray, Montage,
     montage : Montage
         The six pretraining channels.
     summary : list of dict
-        Per source: windows available, windows kept, hours kept.
+        Per source: windows available, windows kept, hours of EEG they cover (``hours``) and
+        the sum of their durations (``window_hours``, larger when windows overlap).
     """
     parts, summary = [], []
     for name, lw in sources.items():
@@ -55,9 +78,9 @@ def pretraining_corpus(sources: dict[str, object]) -> tuple[np.ndarray, Montage,
         _, end = time_fractions(lw)
         keep = end <= HOLDOUT_FROM[_base(name)] + 1e-9
         parts.append(lw.x[keep][:, idx])
-        hours = keep.sum() * lw.x.shape[2] / 3600
         summary.append({"source": name, "windows": int(len(keep)), "kept": int(keep.sum()),
-                        "hours": round(float(hours), 3),
+                        "hours": round(covered_hours(lw, keep), 3),
+                        "window_hours": round(float(window_seconds(lw) * keep.sum()) / 3600, 3),
                         "held_out_from": HOLDOUT_FROM[_base(name)]})
     x = np.concatenate(parts).astype(np.float32)
     return x, Montage.from_names(list(PRETRAIN_CHANNELS)), summary

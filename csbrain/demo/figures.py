@@ -31,7 +31,8 @@ def _mean_curve(run_dirs: list[str], key: str) -> tuple[list[float], list[float]
     return curves[0][0][:n], list(np.mean([c[1][:n] for c in curves], axis=0))
 
 
-def _reconstruction(pre_dir: str | Path, lw, test: np.ndarray, path: Path) -> Path:
+def _reconstruction(pre_dir: str | Path, lw, test: np.ndarray, path: Path, task_title: str
+                    ) -> Path:
     """Mask half the patches of one held-out (test) window and reconstruct it."""
     from csbrain.models import load_model
 
@@ -46,8 +47,8 @@ def _reconstruction(pre_dir: str | Path, lw, test: np.ndarray, path: Path) -> Pa
     order = np.asarray(model.backbone.channel_order)
     inv = np.argsort(order)                                            # sorted -> input order
     return plot_reconstruction(window, recon[inv], mask[0].numpy()[inv], list(PRETRAIN_CHANNELS),
-                               path, title="Masked reconstruction of a held-out eyes-open/closed "
-                               "window (never seen in pretraining); grey patches were masked")
+                               path, title=f"Masked reconstruction of a test window of "
+                               f"{task_title} (never seen in pretraining); grey patches were masked")
 
 
 def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_data: dict
@@ -67,7 +68,8 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
                                         "reconstruction (MSE in (100 µV)², log scale)")
     imp_task = tasks[IMPORTANCE_TASK]
     lw, test = task_data[imp_task["dataset"]], np.asarray(imp_task["test_index"])
-    figs["reconstruction"] = _reconstruction(pre["run_dir"], lw, test, out / "reconstruction.png")
+    figs["reconstruction"] = _reconstruction(pre["run_dir"], lw, test, out / "reconstruction.png",
+                                             imp_task["title"])
     curves = {}
     for key, t in tasks.items():
         curves[t["title"]] = {init: _mean_curve([s["run_dir"] for s in t["runs"][init]],

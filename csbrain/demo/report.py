@@ -76,7 +76,8 @@ def write_report(path: Path, results: dict[str, Any], figures: dict[str, Path]) 
     seeds = len(plan["seeds"])
     honesty = (
         "<div class='note'><b>What these numbers are.</b> CSBrain was pretrained here on "
-        f"{pre['hours']:.2f} h of EEG ({pre['n_windows']} windows of {pre['window_s']} s, the "
+        f"{pre['hours']:.2f} h of EEG ({pre['n_windows']} windows of {pre['window_s']:g} s, "
+        f"{pre['window_hours']:.2f} h summed over overlapping windows; the "
         f"{len(plan['pretrain_channels'])} channels {', '.join(plan['pretrain_channels'])} that "
         "every pretraining recording has) with a small model on a CPU: a demonstration of the "
         "pipeline, not a foundation model (the authors pretrained on ~9,000 h). Every number "

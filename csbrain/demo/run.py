@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,14 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from csbrain._checks import check_int
 from csbrain._io import atomic_write_json
-from csbrain.demo.data import pretraining_corpus, task_split
+from csbrain.demo.data import pretraining_corpus, task_split, window_seconds
 from csbrain.demo.plan import (BASELINE, HOLDOUT_FROM, IMPORTANCE_TASK, PLANS, PRETRAIN_CHANNELS,
                                PRETRAIN_SOURCES, TASKS, DemoPlan, DemoTask)
 
 logger = logging.getLogger(__name__)
 
 INITS = ("pretrained", "scratch")
+#: written first: which plan the run in this folder uses (checked by ``resume``)
+PLAN_FILE = "demo_plan.json"
 
 
 class Stages:
@@ -69,6 +73,19 @@ def _predict_proba(model: torch.nn.Module, x: np.ndarray, batch: int = 256) -> n
     return np.concatenate(out)
 
 
+def _train(fn, cfg: Any, data: Any, run_dir: Path) -> Any:
+    """``fn(cfg, data, run_dir)`` (pretrain / finetune), continuing the run if ``run_dir`` holds
+    its checkpoint (a finished run only re-evaluates). A folder that an interrupted demo left
+    without a checkpoint holds no progress and is started again."""
+    from csbrain.train.checkpoint import TRAINER_STATE
+
+    resume = (run_dir / TRAINER_STATE).is_file()
+    if not resume and run_dir.exists():
+        logger.info("%s: no checkpoint yet, starting this run again", run_dir)
+        shutil.rmtree(run_dir)
+    return fn(cfg, data, run_dir, resume=resume)
+
+
 def _summary(values: list[float | None]) -> dict[str, Any]:
     vals = [v for v in values if v is not None]
     return {"per_seed": values, "mean": float(np.mean(vals)) if vals else None,
@@ -85,9 +102,11 @@ def pretrain_stage(plan: DemoPlan, sources: dict, out: Path, progress: bool) -> 
     cfg = load_config(PretrainConfig, None, _overrides(plan.model, plan.pretrain, seed=0,
                                                        val_fraction=0.1, val_by="window",
                                                        progress=progress))
-    result = pretrain(cfg, data, out / "runs" / "pretrain")
+    result = _train(pretrain, cfg, data, out / "runs" / "pretrain")
     return {"run_dir": result.run_dir, "corpus": corpus, "n_windows": int(len(x)),
-            "window_s": int(x.shape[2]), "hours": round(len(x) * x.shape[2] / 3600, 3),
+            "window_s": window_seconds(next(iter(sources.values()))),
+            "hours": round(sum(c["hours"] for c in corpus), 3),
+            "window_hours": round(sum(c["window_hours"] for c in corpus), 3),
             "metrics": result.metrics}
 
 
@@ -121,7 +140,7 @@ def finetune_stage(plan: DemoPlan, task: DemoTask, lw, pretrain_dir: Path, out: 
                 init=str(pretrain_dir) if init == "pretrained" else None,
                 **{"split.use_store_splits": True, "split.by": "window"}))
             run_dir = out / "runs" / task.key / f"{init}-seed{seed}"
-            r = finetune(cfg, data, run_dir)
+            r = _train(finetune, cfg, data, run_dir)
             proba = _predict_proba(load_model(r.run_dir), lw.x[test])
             m = binary_metrics(y_test, proba)
             if abs(m["balanced_accuracy"] - r.metrics["test"]["balanced_accuracy"]) > 1e-6:
@@ -145,7 +164,7 @@ def finetune_stage(plan: DemoPlan, task: DemoTask, lw, pretrain_dir: Path, out: 
 
 
 def run_demo(out: str | Path = "csbrain-demo", *, quick: bool = False, progress: bool = True,
-             jobs: int = 1) -> dict[str, Any]:
+             jobs: int = 1, resume: bool = False) -> dict[str, Any]:
     """Run the whole demo into folder ``out``; return the results (also ``results.json``).
 
     Parameters
@@ -158,17 +177,30 @@ def run_demo(out: str | Path = "csbrain-demo", *, quick: bool = False, progress:
         tqdm progress bars.
     jobs : int
         Recordings prepared in parallel.
+    resume : bool
+        Continue an interrupted demo in ``out`` (same plan): finished runs are kept, the
+        interrupted one continues from its last checkpoint, the rest run. Without it, a folder
+        that already holds a demo run is refused.
     """
     from csbrain.data import load_dataset
     from csbrain.demo.figures import make_figures
     from csbrain.demo.report import environment, write_report
 
+    check_int("jobs", jobs, min_value=1)
     plan = PLANS["quick" if quick else "default"]
     out = Path(out)
+    started = out / PLAN_FILE
+    if (out / "runs").exists() or started.exists():
+        if not resume:
+            raise FileExistsError(f"{str(out)!r} already holds a demo run (runs/); pass --resume "
+                                  "to continue it, or choose a new --out folder")
+        before = json.loads(started.read_text()).get("name") if started.exists() else "unknown"
+        if before != plan.name:
+            hint = "add --quick" if before == "quick" else "drop --quick"
+            raise ValueError(f"cannot resume {str(out)!r}: it holds a demo run with plan "
+                             f"{before!r}, not {plan.name!r} ({hint}, or choose a new --out)")
     out.mkdir(parents=True, exist_ok=True)
-    if (out / "runs").exists():
-        raise FileExistsError(f"{str(out)!r} already holds a demo run (runs/); choose a new "
-                              "--out folder or delete it")
+    atomic_write_json(started, {"name": plan.name})
     stages = Stages()
     t0 = time.perf_counter()
     with stages("fetch and prepare data"):

@@ -227,6 +227,9 @@ class WindowAttention(FusedCPU, nn.Module):
         return self.proj(o.reshape(B, C, n * w, D)[:, :, :P])
 
     # fused CPU path: sequences (N, L, E) <-> token rows; zt is the padded input (n, C, n_win*w, D)
+    def score_bias(self, layout):                       # every window attends to every window
+        return None
+
     def prepare(self, u, layout, w):
         P = u.shape[2]
         return F.pad(u, (0, 0, 0, -(-P // w) * w - P)), None
@@ -275,6 +278,9 @@ class RegionAttention(FusedCPU, nn.Module):
         o = F.scaled_dot_product_attention(                                   # (B*P, H, C, E)
             q, k, v, attn_mask=layout.attn_mask, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(o.reshape(B, P, H, C, E).permute(0, 3, 1, 2, 4).reshape(B, C, P, D))
+
+    def score_bias(self, layout):                       # (C, C): -inf outside the region groups
+        return layout.attn_bias
 
     def prepare(self, u, layout, w):                    # z = u + region_fc(region mean of u)
         n, C, P, D = u.shape

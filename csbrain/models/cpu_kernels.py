@@ -6,13 +6,17 @@ selects them in eager CPU mode. The portable path of the modules (plain PyTorch 
 through ``F.scaled_dot_product_attention``) computes the same function and is used on GPU and
 under ``torch.compile``; ``tests/models/test_fast_vs_naive.py`` ties both to the naive reference.
 
-Measured reasons (2-core AVX-512 CPU, ``benchmarks/model_speed.py``): oneDNN linear layers run
-at about 2x the MKL ``addmm`` behind ``nn.Linear``; chunks of ``chunk_tokens`` tokens keep
-temporaries in cache and below glibc's mmap threshold (unchunked: -20%); dropout masks from 16
-random bits per element are 5x cheaper than ``bernoulli_`` and stored as bools; the short
-attentions run as ``bmm`` + softmax (the CPU flash kernel is slower at these lengths); only
-block inputs and masks are saved, the rest (LN, GELU, q/k/v, the first feed-forward matmul) is
-recomputed in the backward pass, which keeps a training step under 1/4 of the naive memory.
+Measured reasons (2-core AVX-512 CPU, torch 2.13; ``benchmarks/kernel_choices.py`` and
+``benchmarks/model_speed.py``): oneDNN linear layers run at 1.5-2x the MKL ``mm`` behind
+``nn.Linear`` (1.55x at the feed-forward shape, 1.99x for the large matmul of model_speed);
+dropout masks from 16 random bits per element are 5.3x cheaper than ``bernoulli_`` and are
+stored as bools; the short inter-window attention runs as ``bmm`` + softmax, 1.9x faster than
+``scaled_dot_product_attention`` at these lengths, with a composite softmax 4.8x faster than
+``torch.softmax`` on rows of a few entries; only block inputs and masks are saved, the rest (LN,
+GELU, q/k/v, the first feed-forward matmul) is recomputed in the backward pass, which keeps a
+training step at 0.17 of the naive memory. Blocks run in chunks of ``chunk_tokens`` tokens,
+which bounds the size of their temporaries; its effect on speed varied from 0.98x to 1.29x
+over three runs (timings on this shared machine are noisy).
 
 Shapes: B batch, C channels (sorted order), P patches, D d_model, N batch of a bmm, L attention
 sequence length, E head dim, R rows of the region-convolution taps.
@@ -44,8 +48,8 @@ class FusedCPU:
 
 def drop_mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
     """Dropout mask (bool, True = dropped), P(drop) = round(p * 2**16) / 2**16, from 16 random
-    bits per element (5x cheaper than ``bernoulli_``). Applied with ``masked_fill`` (multiplying
-    by a bool tensor would materialise a float copy of it)."""
+    bits per element (5.3x cheaper than ``bernoulli_``, see the module docstring). Applied with
+    ``masked_fill`` (multiplying by a bool tensor would materialise a float copy of it)."""
     n = math.prod(shape)
     if p >= 1:
         return torch.ones(shape, dtype=torch.bool, device=device)
@@ -89,7 +93,7 @@ _LINEAR = (getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, act: str = "none"):
     """``act(x @ w.T + b)`` for 2-D ``x``; oneDNN on CPU (fp32/bf16, any strides, bias and GELU
-    fused, no autograd): about 2x the MKL ``addmm`` of ``nn.Linear`` on this project's AVX-512
+    fused, no autograd): 1.5-2x the MKL ``mm`` of ``nn.Linear`` on this project's AVX-512
     CPUs. Falls back to ``addmm`` elsewhere and when autograd must record the op."""
     dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
     grad = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
@@ -169,7 +173,7 @@ class _AttentionBlockFn(torch.autograd.Function):
         h = h.contiguous()
         B, C, P, D = h.shape
         w = min(P, getattr(attn, "window_size", P))
-        bias = None if hasattr(attn, "window_size") else layout.attn_bias
+        bias = attn.score_bias(layout)                   # additive mask (L, L) or None
         p, s = attn.dropout, keep_scale(attn.dropout if training else 0.0)
         step = chunk_step(B, C * P, attn.chunk_tokens)
         out, saved = torch.empty_like(h), []
@@ -262,7 +266,7 @@ def _attend(qkv, bias, mask, s):
 
 
 def _softmax(x):
-    """Softmax over the last dim; for short rows (windows) a composite of vectorised ops is ~3x
+    """Softmax over the last dim; for short rows (windows) a composite of vectorised ops is ~5x
     faster on CPU than the row-wise kernel."""
     if x.shape[-1] >= 16:
         return torch.softmax(x, -1)

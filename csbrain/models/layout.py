@@ -43,13 +43,6 @@ def neighbour_index(sorted_regions: Sequence[int], kernel_size: int) -> np.ndarr
     return np.where(single, len(start), idx)
 
 
-def region_mean_matrix(sorted_regions: Sequence[int]) -> np.ndarray:
-    """(C, C) matrix ``A`` with ``(A @ u)[c]`` = mean of ``u`` over the region of slot ``c``."""
-    regions = np.asarray(sorted_regions)
-    same = regions[:, None] == regions[None, :]
-    return same / same.sum(axis=1, keepdims=True)
-
-
 def region_average_matrix(sorted_regions: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """(5, C) matrices: ``avg @ u`` = per-region means, ``onehot[r, c]`` = 1 if slot c is in r.
 

@@ -5,6 +5,7 @@ Inputs are plain arrays and lists, so any stage (demo, training runs) can call t
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,14 +16,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from csbrain import units  # noqa: E402
+from csbrain._io import atomic_write_bytes  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> Path:
+    """Save ``fig`` as PNG at ``path`` atomically (an interrupted run leaves no half image)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -257,8 +257,9 @@ class FinetuneConfig(TrainConfig):
     ----------
     task : {"multiclass", "binary", "regression"} | None
         None: inferred from the labels (float labels: regression; 2 classes: binary).
-    head : {"flatten", "mean", "mean_bn", "attention"}
-        Head of :class:`csbrain.models.CSBrainForClassification` (released: flatten).
+    head : str
+        Head of :class:`csbrain.models.CSBrainForClassification`, a key of
+        :data:`csbrain.models.heads.HEADS` (released: flatten).
     head_dropout : float
     freeze_backbone : bool
         Train the head only (linear probe); the backbone stays in eval mode.
@@ -279,7 +280,7 @@ class FinetuneConfig(TrainConfig):
     """
 
     task: Literal["multiclass", "binary", "regression"] | None = None
-    head: Literal["flatten", "mean", "mean_bn", "attention"] = "flatten"
+    head: str = "flatten"
     head_dropout: float = 0.1
     freeze_backbone: bool = False
     backbone_lr: float | None = None
@@ -291,6 +292,9 @@ class FinetuneConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        from csbrain.models.heads import HEADS
+
+        check_option("head", self.head, list(HEADS))
         check_float("head_dropout", self.head_dropout, min_value=0.0, max_value=1.0)
         check_float("label_smoothing", self.label_smoothing, min_value=0.0, max_value=1.0,
                     inclusive=True)

@@ -90,3 +90,34 @@ def test_report_states_hardware_versions_and_wall_times(demo):
     for stage in results["stage_seconds"]:
         assert stage in html
     assert results["environment"]["versions"]["torch"] in html
+
+
+def _per_seed(results):
+    return {(k, init, s["seed"]): s["test"]["balanced_accuracy"]
+            for k, t in results["tasks"].items() for init in ("pretrained", "scratch")
+            for s in t["runs"][init]}
+
+
+def test_interrupted_demo_resumes_to_the_same_results(demo, capsys):
+    """Runs a killed demo left behind: one finished (kept), one never started (folder gone),
+    one killed before its first checkpoint (run_config.json only). ``--resume`` completes them
+    and gives the same numbers; without it, or with another plan, the folder is refused."""
+    import shutil
+
+    from csbrain.cli import main
+
+    out, results = demo
+    runs = out / "runs" / "eyes_closed_open"
+    shutil.rmtree(runs / "scratch-seed1")
+    for f in (runs / "pretrained-seed2").iterdir():
+        if f.name != "run_config.json":
+            f.unlink()
+    (out / "results.json").unlink()
+    assert main(["demo", "--quick", "--out", str(out)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--resume"]) == 2
+    assert "plan 'quick', not 'default' (add --quick" in capsys.readouterr().err
+    assert main(["demo", "--quick", "--out", str(out), "--resume"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert _per_seed(again) == pytest.approx(_per_seed(results), abs=1e-9)
+    assert again["pretraining"]["metrics"] == results["pretraining"]["metrics"]
