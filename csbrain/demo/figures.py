@@ -47,8 +47,8 @@ def _reconstruction(pre_dir: str | Path, lw, test: np.ndarray, path: Path, task_
     order = np.asarray(model.backbone.channel_order)
     inv = np.argsort(order)                                            # sorted -> input order
     return plot_reconstruction(window, recon[inv], mask[0].numpy()[inv], list(PRETRAIN_CHANNELS),
-                               path, title=f"Masked reconstruction of a test window of "
-                               f"{task_title} (never seen in pretraining); grey patches were masked")
+                               path, title=f"Masked reconstruction of a test window (never seen "
+                               f"in pretraining), grey patches masked\n{task_title}")
 
 
 def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_data: dict

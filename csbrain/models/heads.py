@@ -56,9 +56,9 @@ class BatchNormMeanPoolHead(MeanPoolHead):
     """Mean of all tokens ``(B, D)`` -> BatchNorm without affine -> dropout -> linear.
 
     The linear-probe head of MAE (He et al. 2022): each pooled feature is standardised over the
-    batch (running statistics in eval). Pretrained encoders often give pooled features that
-    differ between windows by a few percent of their norm (measured: 3.6 % for the demo's
-    pretrained CSBrain, 30 % at random init); a LayerNorm keeps that common part, this does not.
+    batch (running statistics in eval). Pretrained encoders can give pooled features that differ
+    between windows by a small fraction of their norm, a common part a LayerNorm keeps and this
+    removes (the demo's pretrained CSBrain fine-tunes better with it, see the demo report).
     A training batch of one window uses the running statistics.
     """
 
