@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from csbrain.montage import (
     resolve_montage,
 )
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 PRETRAIN_19 = "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T3 T4 T5 T6 FZ CZ PZ".split()
 PHYSIONET_64 = (
     "Fc5 Fc3 Fc1 Fcz Fc2 Fc4 Fc6 C5 C3 C1 Cz C2 C4 C6 Cp5 Cp3 Cp1 Cpz Cp2 Cp4 Cp6 Fp1 Fpz Fp2 "
@@ -33,11 +31,9 @@ FRONTAL, PARIETAL, TEMPORAL, OCCIPITAL, CENTRAL = range(5)
 
 
 @pytest.fixture(scope="module")
-def manifest() -> dict:
-    path = GOLDEN / "manifest.json"
-    if not path.exists():
-        pytest.skip(f"golden manifest not found at {path} (needs the shared/golden checkout)")
-    return json.loads(path.read_text())
+def manifest(golden) -> dict:
+    """The released montage tables (the ``golden`` fixture skips where they are absent)."""
+    return json.loads((golden / "manifest.json").read_text())
 
 
 def test_region_names():
