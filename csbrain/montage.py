@@ -112,6 +112,28 @@ def _unknown_message(name: str) -> str:
             f"pass positions={{{name!r}: (x, y, z)}} to place it")
 
 
+def positions_from_chs(chs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Usable 3-D positions of channel dicts (``mne.Info["chs"]``, braindecode ``chs_info``).
+
+    A position is usable when ``loc`` holds three finite coordinates that are not all zero (MNE
+    writes zeros, braindecode may write NaN or omit ``loc``, for a channel without one).
+
+    Returns
+    -------
+    positions : dict
+        ``ch_name`` -> ``(3,)`` array (metres, MNE head frame), usable positions only.
+    """
+    out = {}
+    for ch in chs:
+        loc = ch.get("loc")
+        if loc is None or len(loc) < 3:
+            continue
+        xyz = np.asarray(loc[:3], dtype=float)
+        if np.all(np.isfinite(xyz)) and np.any(xyz != 0):
+            out[ch["ch_name"]] = xyz
+    return out
+
+
 def canonical_name(name: str) -> str:
     """Return the canonical 10-05 spelling of one electrode or bipolar pair.
 
@@ -387,11 +409,7 @@ class Montage:
             raise ValueError("info has no EEG channels; expected at least one channel of "
                              "type 'eeg'")
         names = [info["ch_names"][i] for i in picks]
-        positions = {}
-        for i in picks:
-            xyz = np.asarray(info["chs"][i]["loc"][:3], dtype=float)
-            if np.all(np.isfinite(xyz)) and np.any(xyz != 0):
-                positions[info["ch_names"][i]] = xyz
+        positions = positions_from_chs([info["chs"][i] for i in picks])
         return cls.from_names(names, positions or None)
 
     def to_dict(self) -> dict:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from csbrain import units
+from csbrain.montage import positions_from_chs
 from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
 
 logger = logging.getLogger(__name__)
@@ -66,12 +67,7 @@ def _positions_from(raw, source: str) -> dict[str, np.ndarray]:
             raise ValueError(f"channels.positions={source!r} is not 'file' nor an MNE "
                              f"standard montage: {err}") from None
         raw.set_montage(montage, on_missing="ignore", verbose="error")
-    pos = {}
-    for ch in raw.info["chs"]:
-        xyz = np.asarray(ch["loc"][:3], dtype=float)
-        if np.all(np.isfinite(xyz)) and np.any(xyz != 0):
-            pos[ch["ch_name"]] = xyz
-    return pos
+    return positions_from_chs(raw.info["chs"])
 
 
 def _sphere_centre(points: np.ndarray) -> np.ndarray:

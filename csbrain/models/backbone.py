@@ -26,17 +26,11 @@ def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = Non
     ``montage`` may be a Montage, a preset name, a list of channel names or an ``mne.Info``;
     ``chs_info`` is a list of dicts with ``ch_name`` (and optionally ``loc``), as in braindecode.
     """
-    from csbrain.montage import Montage, resolve_montage
+    from csbrain.montage import Montage, positions_from_chs, resolve_montage
 
     if montage is None and chs_info is not None:
         names = [ch["ch_name"] for ch in chs_info]
-        positions = {}
-        for ch in chs_info:
-            loc = ch.get("loc")
-            if loc is not None and len(loc) >= 3:
-                xyz = [float(v) for v in loc[:3]]
-                if any(xyz) and all(v == v for v in xyz):
-                    positions[ch["ch_name"]] = tuple(xyz)
+        positions = positions_from_chs(chs_info)
         montage = Montage.from_names(names, positions=positions or None)
     if montage is None:
         raise ValueError("no montage: pass montage= (a Montage, a preset name such as 'TUEG', or "
