@@ -1,4 +1,5 @@
-"""Electrode geometry behind :mod:`csbrain.montage`: template positions and ring order.
+"""Electrode geometry behind :mod:`csbrain.montage`: template positions, positions given by
+the user or read from channel dicts, and ring order.
 
 Template positions are MNE's 10-05 template (``colin27_1005``, called ``standard_1005``
 before MNE 1.13) transformed to the MNE head frame (x towards the right ear, y towards the
@@ -12,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,28 @@ def check_positions(names: Sequence[str],
     return out
 
 
+def positions_from_chs(chs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Usable 3-D positions of channel dicts (``mne.Info["chs"]``, braindecode ``chs_info``).
+
+    A position is usable when ``loc`` holds three finite coordinates that are not all zero (MNE
+    writes zeros, braindecode may write NaN or omit ``loc``, for a channel without one).
+
+    Returns
+    -------
+    positions : dict
+        ``ch_name`` -> ``(3,)`` array (metres, MNE head frame), usable positions only.
+    """
+    out = {}
+    for ch in chs:
+        loc = ch.get("loc")
+        if loc is None or len(loc) < 3:
+            continue
+        xyz = np.asarray(loc[:3], dtype=float)
+        if np.all(np.isfinite(xyz)) and np.any(xyz != 0):
+            out[ch["ch_name"]] = xyz
+    return out
+
+
 def sort_by_ring(canonical: Sequence[str], regions: Sequence[int],
                  pos: Sequence[np.ndarray], n_regions: int = 5) -> tuple[int, ...]:
     """Concatenate, in ascending region id, each region's :func:`ring_order` (input indices).
@@ -193,28 +216,6 @@ def sort_by_ring(canonical: Sequence[str], regions: Sequence[int],
         tour = ring_order(np.array([pos[i] for i in members]).reshape(-1, 3))
         order.extend(members[k] for k in tour)
     return tuple(order)
-
-
-@functools.lru_cache(maxsize=4)
-def template_tables(rule_region: Callable[[str], int | None], aliases: tuple[tuple[str, str], ...]
-                    ) -> tuple[dict[str, str], dict[str, int], dict[str, np.ndarray], list[str],
-                               np.ndarray]:
-    """Name lookup, regions and positions of every template electrode.
-
-    Returns ``(lowercase name -> canonical, canonical -> region, canonical -> position,
-    names covered by rule_region, their positions)``. Template names the rule does not
-    cover take the region of the nearest covered electrode (3-D, head frame).
-    """
-    alias = dict(aliases)
-    pos = {k: v for k, v in template_positions().items() if k not in alias}
-    lookup = {k.lower(): k for k in pos}
-    lookup.update({old.lower(): new for old, new in alias.items()})
-    rule = {k: rule_region(k) for k in pos}
-    covered = sorted(k for k, r in rule.items() if r is not None)
-    cov_pos = np.array([pos[k] for k in covered])
-    regions = {k: (r if r is not None else rule[covered[nearest(cov_pos, pos[k])]])
-               for k, r in rule.items()}
-    return lookup, regions, pos, covered, cov_pos
 
 
 def bipolar_position(pos: Mapping[str, np.ndarray], canonical: str) -> np.ndarray:

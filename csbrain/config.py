@@ -7,11 +7,12 @@ A preset is a row of :data:`CONFIG_PRESETS`; ``CSBrainConfig.from_preset("tiny")
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from csbrain import units
-from csbrain._checks import check_float, check_int, check_option, closest
+from csbrain import configio, units
+from csbrain._checks import CSBrainTypeError, check_float, check_int, check_option
 
 #: Temporal-convolution modes (spec §2.1): ``released`` reproduces the released code's memory
 #: layout (needed for released checkpoints); ``paper`` is a true convolution over patches.
@@ -77,8 +78,12 @@ class CSBrainConfig:
         check_float("dropout", self.dropout, min_value=0.0, max_value=1.0, inclusive=True)
         check_float("norm_eps", self.norm_eps, min_value=0.0, inclusive=False)
         check_option("temporal_mode", self.temporal_mode, TEMPORAL_MODES)
-        object.__setattr__(self, "kernel_sizes", tuple(int(k) for k in self.kernel_sizes))
-        object.__setattr__(self, "pos_kernel", tuple(int(k) for k in self.pos_kernel))
+        for name in ("kernel_sizes", "pos_kernel"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise CSBrainTypeError(f"{name}={value!r} must be a sequence of integers")
+            object.__setattr__(self, name, tuple(check_int(f"{name}[{i}]", k)
+                                                 for i, k in enumerate(value)))
         if not self.kernel_sizes or any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"kernel_sizes={self.kernel_sizes} must be odd positive integers")
         if list(self.kernel_sizes) != sorted(set(self.kernel_sizes)):
@@ -118,29 +123,23 @@ class CSBrainConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
-    # ----- (de)serialisation -----
+    # ----- (de)serialisation: the one mechanism of csbrain.configio -----
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return configio.to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CSBrainConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> CSBrainConfig:
         """Rebuild a config; unknown keys are rejected with the closest valid names."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in d if k not in names]
-        if unknown:
-            hints = {k: closest(k, names, n=2) for k in unknown}
-            raise ValueError(f"unknown CSBrainConfig keys {unknown} (closest: {hints}); "
-                             f"valid keys: {sorted(names)}")
-        return cls(**d)
+        return configio.from_dict(cls, d)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "CSBrainConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> CSBrainConfig:
         """Return the preset ``name`` (see :func:`list_config_presets`), with overrides."""
         check_option("preset", name, list(CONFIG_PRESETS))
         return dataclasses.replace(CONFIG_PRESETS[name], **overrides)
 
-    def replace(self, **changes: Any) -> "CSBrainConfig":
+    def replace(self, **changes: Any) -> CSBrainConfig:
         return dataclasses.replace(self, **changes)
 
 

@@ -10,6 +10,8 @@ Every other module takes these facts from here (one fact, one place).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Sampling rate the model expects, in Hz.
@@ -47,9 +49,25 @@ def unit_scale(unit: str) -> float:
     return UNIT_SCALES[unit]
 
 
-def to_model_units(x: np.ndarray, unit: str) -> np.ndarray:
-    """Convert an array in ``unit`` (e.g. ``"V"`` as MNE holds it) to model units (100 µV)."""
-    return np.asarray(x) * unit_scale(unit)
+def to_model_units(x: np.ndarray, unit: str, dtype: Any = None) -> np.ndarray:
+    """Convert an array in ``unit`` (e.g. ``"V"`` as MNE holds it) to model units (100 µV).
+
+    Parameters
+    ----------
+    x : array_like, shape (...)
+        The signal in ``unit``.
+    unit : str
+        One of :data:`UNIT_SCALES`.
+    dtype : numpy dtype | None
+        Of the result (the stored windows use float32); None keeps numpy's result type.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``x`` in model units.
+    """
+    out = np.asarray(x) * unit_scale(unit)
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def from_model_units(x: np.ndarray, unit: str) -> np.ndarray:

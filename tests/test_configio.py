@@ -126,3 +126,35 @@ def test_roundtrip_save_json_and_diff(tmp_path):
     assert config_diff(cfg, apply_overrides(cfg, {"filter.l_freq": 1.0})) == [
         "filter.l_freq: 0.3 != 1.0"]
     assert parse_overrides(["a=b=c"]) == {"a": "b=c"}
+
+
+@dataclass(frozen=True)
+class Optional_:
+    kernels: tuple[int, ...] | None = None
+    filter: Filter | None = None
+
+
+def test_an_error_inside_an_optional_value_names_the_item():
+    with pytest.raises(ConfigError, match=r"kernels\[1\]='x' is not valid; expected int"):
+        load_config(Optional_, None, ["kernels=1,x"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'filter.lfreq'.*'filter.l_freq'"):
+        from_dict(Optional_, {"filter": {"lfreq": 1}})
+    with pytest.raises(ConfigError, match=r"kernels=3 is not valid; expected a list of int or "
+                                          r"null"):
+        from_dict(Optional_, {"kernels": 3})
+    assert load_config(Optional_, None, ["kernels=null"]).kernels is None
+    assert from_dict(Optional_, {"filter": {"notch": [50]}}).filter == Filter(notch=(50.0,))
+
+
+def test_errors_are_user_errors_that_name_their_key():
+    from csbrain._checks import CSBrainError
+
+    with pytest.raises(CSBrainError) as info:
+        load_config(Cfg, None, ["filter.l_freq=low"])
+    assert isinstance(info.value, ConfigError) and info.value.key == "filter.l_freq"
+
+
+def test_one_string_of_overrides_is_refused_clearly():
+    with pytest.raises(ConfigError, match=r"overrides='epochs=3' is one string; expected a list "
+                                          r"of key=value strings \(e.g. \['epochs=3'\]\)"):
+        load_config(Cfg, None, "epochs=3")

@@ -287,3 +287,73 @@ def test_positions_override_a_name_that_means_another_site():
     assert m.regions == (4, 0, 3)          # A1 at the vertex -> central
     assert m.canonical[0] == "A1"
     assert Montage.from_names(["A1"]).regions[0] != 4  # the 10-05 A1 (ear) by name alone
+
+
+# ---------------------------------------------------------------------------- the value object
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(canonical=("Cz", "Cz")), ValueError,
+     r"channels \[\['Fz', 'Cz'\]\] are the same electrode\(s\) \['Cz'\]"),
+    (dict(channels=(" ", "Cz")), ValueError, r"channels\[0\]=' ' is blank"),
+    (dict(canonical=("Fz", "")), ValueError, r"canonical\[1\]='' is blank"),
+    (dict(canonical=("Fz", 3)), TypeError, r"canonical\[1\]=3 must be a str"),
+    (dict(channels="FzCz"), TypeError, "channels must be a sequence, got str"),
+    (dict(order=None), TypeError, "order must be a sequence, got NoneType"),
+    (dict(regions=(0, True)), ValueError, r"regions\[1\]=True is not a region id"),
+    (dict(regions=(0, 4.0)), ValueError, r"regions\[1\]=4.0 is not a region id"),
+    (dict(order=(0, -1)), ValueError, r"order\[1\]=-1 is not a channel index; expected 0..1"),
+    (dict(preset=3), TypeError, "preset=3 must be a str or None"),
+])
+def test_invalid_value_objects_are_refused(kwargs, error, match):
+    args = dict(channels=("Fz", "Cz"), canonical=("Fz", "Cz"), regions=(0, 4), order=(0, 1))
+    with pytest.raises(error, match=match):
+        Montage(**(args | kwargs))
+
+
+def test_montage_errors_are_user_errors():
+    from csbrain._checks import CSBrainError
+
+    with pytest.raises(CSBrainError):
+        Montage(("Fz", "Cz"), ("Fz", "Cz"), (4, 0), (0, 1))
+    with pytest.raises(CSBrainError):
+        canonical_name("FPP1")
+
+
+def test_from_dict_refuses_a_string_and_unknown_keys():
+    good = Montage.from_names(["Fz", "Cz"]).to_dict()
+    with pytest.raises(TypeError, match="channels must be a sequence, got str"):
+        Montage.from_dict(good | {"channels": "Cz", "canonical": None})
+    with pytest.raises(ValueError, match=r"unknown keys \['regoins'\].*'regions'"):
+        Montage.from_dict(good | {"regoins": [0, 4]})
+    assert Montage.from_dict({k: good[k] for k in ("channels", "regions", "order")}) \
+        == Montage.from_names(["Fz", "Cz"])
+
+
+def test_canonical_name_default():
+    assert canonical_name("FPP1", default=None) is None
+    assert canonical_name("EEG FP1-REF", default=None) == "Fp1"
+    assert canonical_name("X1@cap", default="X1@cap") == "X1@cap"
+
+
+# ------------------------------------------------------------------------ the rules as functions
+def test_rules_agree_with_from_names():
+    from csbrain._montage_geometry import template_positions
+
+    from csbrain.montage import channel_site, position_of, position_overrides_name
+
+    tpl = template_positions()
+    np.testing.assert_allclose(position_of("t3"), tpl["T7"])
+    np.testing.assert_allclose(position_of("FP1-F7"), tpl["Fp1"] + 0.1 * (tpl["F7"] - tpl["Fp1"]))
+    assert position_overrides_name("A1", tpl["Cz"])
+    assert not position_overrides_name("Cz", tpl["Cz"] + 0.01)
+    assert not position_overrides_name("Fp1-F7", tpl["Oz"])  # a pair is never overridden
+    site = channel_site("A1", tpl["Cz"])
+    assert (site.canonical, site.region) == ("A1", CENTRAL)
+    assert channel_site("T3")[:2] == ("T7", TEMPORAL)
+    with pytest.raises(ValueError, match="not a 10-05 electrode name"):
+        channel_site("MyOcc")
+    names = ["A1", "Fz", "T3"]
+    m = Montage.from_names(names, positions={"A1": tpl["Cz"]})
+    sites = [channel_site(n, tpl["Cz"] if n == "A1" else None) for n in names]
+    assert m.canonical == tuple(s.canonical for s in sites)
+    assert m.regions == tuple(s.region for s in sites) == tuple(
+        region_of(n) if n != "A1" else CENTRAL for n in names)

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from csbrain import units
-from csbrain.montage import positions_from_chs
+from csbrain.montage import Montage, canonical_name, positions_from_chs
 from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["PrepConfig", "RecordingError", "SKIP_REASONS", "pick_channels", "set_reference",
            "check_filter_rate", "filter_raw", "filter_array", "resample_raw", "resample_array",
-           "to_model_units", "nearest_1020", "select_channels"]
+           "nearest_1020", "select_channels"]
 
 #: Reason codes of recordings skipped during preparation.
 SKIP_REASONS: dict[str, str] = {
@@ -147,14 +147,12 @@ def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConf
     RecordingError
         ``no_channels``, ``missing_channels``, ``unknown_channels``.
     """
-    from csbrain.montage import Montage
-
     pos = positions or {}
     if cfg.pick:
         have: dict[str, str] = {}
         for n in names:
-            have.setdefault(_canon_or_self(n).lower(), n)
-        want = [(p, _canon_or_raise(p)) for p in cfg.pick]
+            have.setdefault(_match_key(n), n)
+        want = [(p, canonical_name(p)) for p in cfg.pick]
         found = [(p, c, have.get(c.lower())) for p, c in want]
         missing = [p for p, _, n in found if n is None]
         if len(missing) == len(want):
@@ -166,9 +164,9 @@ def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConf
         keep = [n for _, _, n in found]
         new_names = [c for _, c, _ in found]
     else:
-        excluded = {_canon_or_self(n).lower() for n in cfg.exclude} | set(cfg.exclude)
+        excluded = {_match_key(n) for n in cfg.exclude} | set(cfg.exclude)
         keep = [n for n, t in zip(names, types) if t in cfg.types and n not in excluded
-                and not (excluded and _canon_or_self(n).lower() in excluded)]
+                and not (excluded and _match_key(n) in excluded)]
         if not keep:
             raise RecordingError("no_channels", f"the recording has no channel of types "
                                  f"{list(cfg.types)} (it has {sorted(set(types))})")
@@ -183,7 +181,8 @@ def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConf
                                  f"in channels.positions={cfg.positions!r}")
         new_names = [f"{n}@{cfg.positions}" for n in keep]
         return keep, Montage.from_names(new_names, {t: pos[n] for t, n in zip(new_names, keep)})
-    given = {t: pos[n] for t, n in zip(new_names, keep) if n in pos and not _known(t)}
+    given = {t: pos[n] for t, n in zip(new_names, keep)
+             if n in pos and canonical_name(t, default=None) is None}
     try:
         return keep, Montage.from_names(new_names, given or None)
     except ValueError as err:
@@ -214,25 +213,9 @@ def pick_channels(raw, cfg: ChannelConfig):
     return raw, montage, keep
 
 
-def _known(name: str) -> bool:
-    try:
-        _canon_or_raise(name)
-        return True
-    except ValueError:
-        return False
-
-
-def _canon_or_raise(name: str) -> str:
-    from csbrain.montage import canonical_name
-
-    return canonical_name(name)
-
-
-def _canon_or_self(name: str) -> str:
-    try:
-        return _canon_or_raise(name)
-    except ValueError:
-        return name
+def _match_key(name: str) -> str:
+    """How a channel name is matched: its canonical 10-05 name if it has one, any case."""
+    return canonical_name(name, default=name).lower()
 
 
 def set_reference(raw, reference: Sequence[str]):
@@ -243,8 +226,8 @@ def set_reference(raw, reference: Sequence[str]):
     if list(reference) == ["average"]:
         raw.set_eeg_reference("average", projection=False, verbose="error")
         return raw
-    lookup = {_canon_or_self(n).lower(): n for n in raw.ch_names}
-    refs = [lookup.get(_canon_or_self(r).lower()) for r in reference]
+    lookup = {_match_key(n): n for n in raw.ch_names}
+    refs = [lookup.get(_match_key(r)) for r in reference]
     missing = [r for r, n in zip(reference, refs) if n is None]
     if missing:
         raise RecordingError("missing_channels", f"reference channels {missing} are not in the "
@@ -308,8 +291,3 @@ def resample_array(x: np.ndarray, sfreq: float) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
     return mne.filter.resample(np.asarray(x, dtype=np.float64), up=units.SFREQ / sfreq,
                                verbose="error")
-
-
-def to_model_units(x: np.ndarray, unit: str) -> np.ndarray:
-    """Convert ``x`` in ``unit`` (``"V"`` for MNE data) to model units (100 µV), float32."""
-    return units.to_model_units(x, unit).astype(np.float32)

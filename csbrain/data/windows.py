@@ -23,7 +23,6 @@ from csbrain.data.preprocess import (
     resample_raw,
     select_channels,
     set_reference,
-    to_model_units,
 )
 
 logger = logging.getLogger(__name__)
@@ -241,7 +240,7 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
                            picks="all", channel_wise=False)
     del data
     raw = resample_raw(filter_raw(raw, cfg.filter, copy=False), copy=False)  # raw is our copy
-    x = to_model_units(raw.get_data(), cfg.input.unit or "V")
+    x = units.to_model_units(raw.get_data(), cfg.input.unit or "V", np.float32)
     n = cfg.windows.n_samples
     if cfg.labels.mode == "events":
         starts, y = event_windows(raw, cfg.labels)
@@ -319,7 +318,7 @@ def preprocess_trials(trials, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
     duration = data.shape[0] * data.shape[2] / float(sfreq)
     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     data = resample_array(filter_array(data, sfreq, cfg.filter), sfreq)
-    w = _detrend(to_model_units(data, unit), cfg.windows.detrend)
+    w = _detrend(units.to_model_units(data, unit, np.float32), cfg.windows.detrend)
     n = cfg.windows.n_samples
     if w.shape[2] < n:
         if cfg.windows.pad != "zero":

@@ -18,7 +18,6 @@ from csbrain.data.preprocess import (
     resample_array,
     select_channels,
     set_reference,
-    to_model_units,
 )
 from csbrain.data.windows import preprocess_raw
 from tests.data.conftest import make_raw
@@ -44,13 +43,6 @@ def test_filter_and_resample_equal_mne():
     t_out = np.arange(2000) / units.SFREQ
     got = resample_array(np.sin(2 * np.pi * 7 * t_in)[None], 250.0)[0]
     np.testing.assert_allclose(got[100:-100], np.sin(2 * np.pi * 7 * t_out)[100:-100], atol=2e-3)
-
-
-def test_unit_conversion():
-    x = np.array([1e-4, -50e-6])  # volts
-    np.testing.assert_allclose(to_model_units(x, "V"), [1.0, -0.5], rtol=1e-6)
-    np.testing.assert_allclose(to_model_units(np.array([100.0]), "uV"), [1.0], rtol=1e-6)
-    assert to_model_units(x, "V").dtype == np.float32
 
 
 def test_preprocess_raw_equals_mne_pipeline():
