@@ -1,4 +1,4 @@
-"""The measurements behind the choices of ``csbrain/models/cpu_kernels.py``, in one run.
+"""The measurements behind the choices of ``csbrain/models/fused_cpu.py``, in one run.
 
     .venv/bin/python benchmarks/kernel_choices.py      # about 2 minutes on 2 cores
 
@@ -11,7 +11,7 @@ alternative over the time of the choice (> 1: the choice is faster):
   of vectorised ops vs ``torch.softmax``;
 - the short inter-window attention as bmm + softmax vs ``F.scaled_dot_product_attention``;
 - oneDNN linear (``torch.ops.mkldnn._linear_pointwise``) vs ``torch.mm`` (MKL);
-- a training step with chunks of ``FusedCPU.chunk_tokens`` tokens vs one chunk.
+- a training step with chunks of ``fused_cpu.CHUNK_TOKENS`` tokens vs one chunk.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from model_speed import Pair, interleaved  # noqa: E402
 
 from csbrain import CSBrainConfig  # noqa: E402
-from csbrain.models.cpu_kernels import FusedCPU, _softmax, drop_mask  # noqa: E402
+from csbrain.models import fused_cpu  # noqa: E402
 
 
 def medians(fns: dict, reps: int) -> dict:
@@ -54,17 +54,17 @@ def main() -> dict:
     out = {}
     shape = (rows, cfg.dim_feedforward)
     out["dropout mask"] = report("dropout mask", "drop_mask", "bernoulli_", medians({
-        "drop_mask": lambda: drop_mask(shape, cfg.dropout, cpu),
+        "drop_mask": lambda: fused_cpu.drop_mask(shape, cfg.dropout, cpu),
         "bernoulli_": lambda: torch.empty(shape).bernoulli_(1 - cfg.dropout)}, 20))
     n_win = P // cfg.window_size                       # inter-window attention length
     q = torch.randn(B * C * cfg.window_size, H, n_win, D // H)
     s = torch.randn(B * C * cfg.window_size * H, n_win, n_win)
     out["short softmax"] = report("short-row softmax", "composite", "torch.softmax", medians({
-        "composite": lambda: _softmax(s), "torch.softmax": lambda: torch.softmax(s, -1)}, 20))
+        "composite": lambda: fused_cpu._softmax(s), "torch.softmax": lambda: torch.softmax(s, -1)}, 20))
 
     def bmm_attention():
         sc = torch.matmul(q, q.transpose(-1, -2)) * (D // H) ** -0.5
-        return torch.matmul(_softmax(sc), q)
+        return torch.matmul(fused_cpu._softmax(sc), q)
 
     out["window attention"] = report("inter-window attention", "bmm + softmax", "SDPA", medians({
         "bmm + softmax": bmm_attention,
@@ -75,11 +75,11 @@ def main() -> dict:
         out["linear"] = report("linear (B*C*P, D) x (D, F)", "oneDNN", "torch.mm", medians({
             "oneDNN": lambda: lp(a, w, None, "none", [], ""), "torch.mm": lambda: torch.mm(a, w.t())},
             10))
-    pair, default = Pair(C, P, B, cfg), FusedCPU.chunk_tokens
+    pair, default = Pair(C, P, B, cfg), fused_cpu.CHUNK_TOKENS
 
     def step(chunk):
         def run():
-            FusedCPU.chunk_tokens = chunk
+            fused_cpu.CHUNK_TOKENS = chunk
             pair.train_step("fast")
         return run
 
@@ -87,7 +87,7 @@ def main() -> dict:
         out["chunking"] = report("training step", f"chunks of {default}", "one chunk", medians({
             f"chunks of {default}": step(default), "one chunk": step(10 ** 12)}, 3))
     finally:
-        FusedCPU.chunk_tokens = default
+        fused_cpu.CHUNK_TOKENS = default
     return out
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from csbrain.models.blocks import PatchEmbedding
-from csbrain.models.layout import N_REGIONS
+from csbrain.montage import N_REGIONS
 
 
 class NaivePatchEmbedding(PatchEmbedding):

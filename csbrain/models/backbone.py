@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import torch
@@ -11,12 +10,12 @@ from torch import nn
 
 from csbrain import units
 from csbrain.config import CSBrainConfig
-from csbrain.models.blocks import EncoderLayer, FusedCPU, PatchEmbedding, RegionConv, TemporalConv
+from csbrain.models import fused_cpu
+from csbrain.models.blocks import EncoderLayer, PatchEmbedding, RegionConv, TemporalConv
 from csbrain.models.hub import HubMixin
 from csbrain.models.layout import MontageLayout
 from csbrain.models.released import ReleasedMixin
-
-logger = logging.getLogger(__name__)
+from csbrain.montage import Montage, positions_from_chs, resolve_montage
 
 
 def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = None,
@@ -26,8 +25,6 @@ def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = Non
     ``montage`` may be a Montage, a preset name, a list of channel names or an ``mne.Info``;
     ``chs_info`` is a list of dicts with ``ch_name`` (and optionally ``loc``), as in braindecode.
     """
-    from csbrain.montage import Montage, positions_from_chs, resolve_montage
-
     if montage is None and chs_info is not None:
         names = [ch["ch_name"] for ch in chs_info]
         positions = positions_from_chs(chs_info)
@@ -61,9 +58,10 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
     that indexes *sorted* slots. Returns tokens ``(B, C, P, D)`` in the model's sorted channel
     order: slot ``i`` holds input channel ``channel_order[i]``.
 
-    Speed switches (same results, see :mod:`csbrain.models.blocks`): ``gradient_checkpointing``
-    (recompute each layer in the backward pass: for long windows), ``fused_cpu`` (eager-CPU
-    fused kernels, default on; off = the portable path used on GPU and by ``torch.compile``).
+    Speed switches (same results): ``gradient_checkpointing`` (recompute each layer in the
+    backward pass: for long windows), ``fused_cpu`` (the eager-CPU kernels of
+    :mod:`csbrain.models.fused_cpu`, default on; off = the portable path of
+    :mod:`csbrain.models.blocks`, used on GPU and by ``torch.compile``).
     """
 
     def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
@@ -86,6 +84,8 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
         #: Recompute each layer's activations in the backward pass (saves memory on long windows
         #: for about one extra forward pass of compute).
         self.gradient_checkpointing = False
+        #: Run the residual blocks as fused kernels in eager CPU mode (see fused_cpu.plan).
+        self.fused_cpu = True
         self.set_montage(resolve_model_montage(montage, chs_info, n_chans))
         init_weights(self)
 
@@ -95,18 +95,7 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
         montage = resolve_model_montage(montage)
         device = next(self.parameters()).device
         self.montage = montage
-        self.layout = MontageLayout(montage.order, montage.sorted_regions,
-                                    self.config.kernel_sizes).to(device)
-
-    @property
-    def fused_cpu(self) -> bool:
-        return all(m.fused_cpu for m in self.modules() if isinstance(m, FusedCPU))
-
-    @fused_cpu.setter
-    def fused_cpu(self, value: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, FusedCPU):
-                m.fused_cpu = bool(value)
+        self.layout = MontageLayout(montage, self.config.kernel_sizes).to(device)
 
     @property
     def channel_order(self) -> list[int]:
@@ -149,21 +138,21 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
             raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(x.shape[:3])} "
                              "(batch, channels, patches), indexing sorted slots")
         h = self.patch_embedding(x, mask)                            # (B, C, P, D)
-        fused = self.region_conv.use_fused(h)
-        region_weights = self.region_conv.prepare(self.layout) if fused else None  # once per pass
+        plan = fused_cpu.plan(self, h)                   # None: the portable path everywhere
         checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            fused = (plan.region_conv, plan.layers[i]) if plan else (None, (None, None, None))
             if checkpoint:
-                h = torch.utils.checkpoint.checkpoint(self._layer, h, layer, region_weights,
+                h = torch.utils.checkpoint.checkpoint(self._layer, h, layer, *fused,
                                                       use_reentrant=False)
             else:
-                h = self._layer(h, layer, region_weights)
+                h = self._layer(h, layer, *fused)
         return h
 
-    def _layer(self, h: torch.Tensor, layer: nn.Module, region_weights) -> torch.Tensor:
+    def _layer(self, h: torch.Tensor, layer: nn.Module, region_conv, fused_layer) -> torch.Tensor:
         h = self.temporal_conv(h)                             # h + conv; shared by all layers
-        h = self.region_conv(h, self.layout, region_weights)  # h + conv; shared by all layers
-        return layer(h, self.layout)
+        h = region_conv(h) if region_conv else self.region_conv(h, self.layout)   # h + conv
+        return layer(h, self.layout, fused_layer)
 
     def extra_repr(self) -> str:
         return f"config={self.config}"

@@ -144,7 +144,26 @@ def load_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor], *, wha
     load_strict(backbone, sub, what=what)
 
 
-def load_model(path: str | Path, **kwargs: Any):
-    """Load any saved csbrain model, choosing the class from its ``config.json``."""
-    meta = read_model_config(path)
-    return ARCHITECTURES[meta["architecture"]].from_pretrained(path, **kwargs)
+def load_model(path: str | Path, *, montage: Any = None, weights_only: bool = True,
+               **kwargs: Any):
+    """Load any csbrain model: the one rule for "model folder or released ``.pth``".
+
+    ``path``: a folder of :meth:`HubMixin.save_pretrained` (the class read from its
+    ``config.json``), or any other file: an authors' checkpoint, read once, loaded as
+    ``CSBrainForPretraining`` if it holds a reconstruction head, else ``CSBrain``. ``montage``
+    overrides a folder's montage, or chooses a released file's (default ``TUEG``); ``kwargs``
+    go to ``from_pretrained`` (``map_location``, task arguments) or ``from_released``.
+    """
+    from csbrain.models.released import HEAD_PREFIX, read_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        meta = read_model_config(path)
+        return ARCHITECTURES[meta["architecture"]].from_pretrained(path, montage=montage, **kwargs)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; expected a csbrain model folder "
+                                f"({CONFIG_NAME} + {WEIGHTS_NAME}) or a released .pth checkpoint")
+    state = read_checkpoint(path, weights_only=weights_only)
+    name = "CSBrainForPretraining" if any(k.startswith(HEAD_PREFIX) for k in state) else "CSBrain"
+    where = {"preset": montage} if isinstance(montage, str) else {"channels": montage}
+    return ARCHITECTURES[name].from_released(state, **where, **kwargs)

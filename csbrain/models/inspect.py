@@ -10,24 +10,14 @@ from csbrain.montage import REGION_NAMES
 
 def load_any(path: str | Path, *, preset: str | None = None, channels: list[str] | None = None,
              weights_only: bool = True):
-    """Load a model from our folder format or a released ``.pth`` (backbone + head if present).
+    """:func:`csbrain.models.load_model` with the montage given as the CLI does: a ``preset``
+    name or a list of ``channels`` (at most one)."""
+    from csbrain.models.hub import load_model
 
-    A released file with a reconstruction head loads as :class:`CSBrainForPretraining`,
-    otherwise as :class:`CSBrain`.
-    """
-    from csbrain.models import CSBrain, CSBrainForPretraining, load_model
-    from csbrain.models.released import HEAD_PREFIX, read_checkpoint
-
-    path = Path(path)
-    if path.is_dir():
-        model = load_model(path)
-        if preset is not None or channels is not None:
-            model_backbone = getattr(model, "backbone", model)
-            model_backbone.set_montage(preset if preset is not None else channels)
-        return model
-    state = read_checkpoint(path, weights_only=weights_only)
-    cls = CSBrainForPretraining if any(k.startswith(HEAD_PREFIX) for k in state) else CSBrain
-    return cls.from_released(path, preset=preset, channels=channels, weights_only=weights_only)
+    if preset is not None and channels is not None:
+        raise ValueError("pass either preset= or channels=, not both")
+    return load_model(path, montage=preset if preset is not None else channels,
+                      weights_only=weights_only)
 
 
 def summarize(model: Any) -> dict[str, Any]:

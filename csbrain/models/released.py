@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from csbrain.config import CSBrainConfig
-from csbrain.models.layout import N_REGIONS
+from csbrain.montage import N_REGIONS
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +80,8 @@ def released_key_map(cfg: CSBrainConfig) -> list[tuple[str, tuple[str, ...], str
 
 def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Remove wrapper prefixes (``module.``, ``backbone.``, ``_orig_mod.``) from every key."""
-    out = {}
-    for key, value in state_dict.items():
-        changed = True
-        while changed:
-            changed = False
-            for prefix in WRAPPER_PREFIXES:
-                if key.startswith(prefix):
-                    key, changed = key[len(prefix):], True
-        out[key] = value
-    return out
+    prefixes = re.compile("^(?:" + "|".join(map(re.escape, WRAPPER_PREFIXES)) + ")+")
+    return {prefixes.sub("", key): value for key, value in state_dict.items()}
 
 
 def read_checkpoint(path: str | Path, *, weights_only: bool = True,
@@ -154,10 +146,6 @@ def config_from_released(state_dict: Mapping[str, torch.Tensor], **overrides: An
     return CSBrainConfig(**found)
 
 
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
-
-
 def _names(keys: list[str], limit: int = 12) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
@@ -211,9 +199,9 @@ def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
             value = torch.stack(tensors) if op == "stack" else tensors[0]
             if ours not in target:
                 problems.append(f"key {ours!r} (from {src[0]!r}) has no place in the model")
-            elif _shape(value) != _shape(target[ours]):
-                problems.append(f"shape mismatch for {src[0]!r}: checkpoint {_shape(value)}, "
-                                f"model {_shape(target[ours])} ({ours})")
+            elif value.shape != target[ours].shape:
+                problems.append(f"shape mismatch for {src[0]!r}: checkpoint {tuple(value.shape)}, "
+                                f"model {tuple(target[ours].shape)} ({ours})")
             else:
                 out[ours] = value.to(dtype=target[ours].dtype)
     if problems:
@@ -235,15 +223,17 @@ class ReleasedMixin:
             logger.info("%s: dropping released head weights %s", what, sorted(heads))
 
     @classmethod
-    def from_released(cls, path: str | Path, *, preset: str | None = None,
-                      channels: list[str] | None = None, n_layers: int | None = None,
-                      weights_only: bool = True, n_heads: int | None = None, **task_kwargs: Any):
+    def from_released(cls, path: str | Path | Mapping[str, torch.Tensor], *,
+                      preset: str | None = None, channels: list[str] | None = None,
+                      n_layers: int | None = None, weights_only: bool = True,
+                      n_heads: int | None = None, **task_kwargs: Any):
         """Load an authors' checkpoint (``.pth``) on CPU, in eval mode.
 
         Parameters
         ----------
-        path : str or Path
-            The released state dict (``module.`` / ``backbone.`` prefixes are stripped).
+        path : str, Path or mapping
+            The released state dict (``module.`` / ``backbone.`` prefixes are stripped), or its
+            tensors as read by :func:`read_checkpoint`.
         preset : str, optional
             A released montage name (:func:`csbrain.montage.list_presets`).
         channels : list of str, optional
@@ -262,11 +252,12 @@ class ReleasedMixin:
         if montage is None:
             logger.info("no montage given: using the pretraining montage 'TUEG'")
             montage = "TUEG"
-        state = read_checkpoint(path, weights_only=weights_only)
+        read = not isinstance(path, Mapping)
+        state = read_checkpoint(path, weights_only=weights_only) if read else strip_prefixes(path)
         cfg = config_from_released(state, n_layers=n_layers, n_heads=n_heads)
         model = cls(montage, cfg, **task_kwargs)
         backbone = getattr(model, "backbone", model)
         weights, heads = convert_released_state_dict(state, backbone.state_dict(), cfg)
         backbone.load_state_dict(weights, strict=True)
-        model._load_released_heads(heads, str(path))
+        model._load_released_heads(heads, str(path) if read else "released state dict")
         return model.eval()

@@ -87,3 +87,41 @@ def test_mean_bn_head_standardises_pooled_features_and_round_trips(tmp_path):
     torch.testing.assert_close(loaded.head.norm.running_var, model.head.norm.running_var)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_load_model_is_the_one_rule_for_folders_and_released_files(golden, tmp_path, monkeypatch):
+    """``load_model``: a folder loads by its config.json, any other file as a released checkpoint
+    (read once; with a reconstruction head as CSBrainForPretraining, else CSBrain);
+    ``inspect.load_any`` (the CLI's montage options) only passes its montage on."""
+    from csbrain.models import released
+    from csbrain.models.inspect import load_any
+
+    reads, real_load = [], torch.load
+
+    def counting_load(*args, **kwargs):
+        reads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(released.torch, "load", counting_load)
+    pth = golden / "csbrain_official_2layer.pth"
+    model = load_model(pth, montage="HMC")
+    assert type(model) is CSBrainForPretraining and model.montage.preset == "HMC"
+    assert len(reads) == 1                                      # the checkpoint is read once
+    sd = {k: v for k, v in real_load(pth, weights_only=True).items() if "proj_out" not in k}
+    torch.save(sd, tmp_path / "backbone.ckpt")                  # any file name: not a folder
+    backbone = load_model(tmp_path / "backbone.ckpt", montage=["C3", "C4", "Cz"])
+    assert type(backbone) is CSBrain and backbone.n_chans == 3
+    torch.testing.assert_close(backbone.state_dict()["layers.1.fc1.weight"],
+                               model.backbone.state_dict()["layers.1.fc1.weight"])
+    model.save_pretrained(tmp_path / "folder")
+    again = load_model(tmp_path / "folder", montage="ISRUC")
+    assert type(again) is CSBrainForPretraining and again.montage.preset == "ISRUC"
+    assert type(load_any(tmp_path / "folder", preset="TUEG")) is CSBrainForPretraining
+    assert load_any(pth, channels=["C3", "C4"]).montage.n_chans == 2
+    x = torch.randn(1, 6, 2, 200)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), load_any(pth, preset="ISRUC")(x), rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="does not exist; expected a csbrain model folder"):
+        load_model(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="not a csbrain model folder"):
+        load_model(tmp_path)
