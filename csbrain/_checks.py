@@ -1,11 +1,27 @@
-"""Validation helpers. Each returns the validated value; errors name the parameter,
-the value received and what would be accepted (MNE style)."""
+"""Validation helpers and the user-error types.
+
+Each validator returns the validated value; its errors name the parameter, the value received
+and what would be accepted (MNE style). :class:`CSBrainError` is an error the user can fix (a
+parameter, a path, the data): the command line prints its message on one line and exits 2,
+while any other exception is a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+__all__ = ["CSBrainError", "CSBrainTypeError", "closest", "check_option", "check_int",
+           "check_float", "check_bool"]
+
+
+class CSBrainError(ValueError):
+    """An error the user can fix: a bad parameter, path or data (a ``ValueError``)."""
+
+
+class CSBrainTypeError(CSBrainError, TypeError):
+    """A parameter of the wrong type (both a :class:`CSBrainError` and a ``TypeError``)."""
 
 
 def closest(value: str, allowed: Iterable[str], n: int = 5) -> list[str]:
@@ -17,7 +33,7 @@ def closest(value: str, allowed: Iterable[str], n: int = 5) -> list[str]:
 
 
 def check_option(name: str, value: Any, allowed: Sequence[Any]) -> Any:
-    """Return ``value`` if it is one of ``allowed``; otherwise raise ``ValueError``."""
+    """Return ``value`` if it is one of ``allowed``; otherwise raise :class:`CSBrainError`."""
     if value in allowed:
         return value
     hint = ""
@@ -25,26 +41,23 @@ def check_option(name: str, value: Any, allowed: Sequence[Any]) -> Any:
         near = closest(value, [str(a) for a in allowed], n=3)
         if near:
             hint = f" Did you mean {', '.join(repr(n) for n in near)}?"
-    raise ValueError(f"{name}={value!r} is not allowed; expected one of {list(allowed)}.{hint}")
+    raise CSBrainError(f"{name}={value!r} is not allowed; expected one of {list(allowed)}.{hint}")
 
 
 def check_int(name: str, value: Any, *, min_value: int | None = None,
               max_value: int | None = None) -> int:
     """Return ``value`` as an int if it is an integer within the bounds."""
     if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
+        import numpy as np
 
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+        if isinstance(value, bool) or not isinstance(value, np.integer):
+            raise CSBrainTypeError(f"{name} must be an integer, got {value!r} "
+                                   f"({type(value).__name__})")
+        value = int(value)
     if min_value is not None and value < min_value:
-        raise ValueError(f"{name} must be >= {min_value}, got {value}")
+        raise CSBrainError(f"{name} must be >= {min_value}, got {value}")
     if max_value is not None and value > max_value:
-        raise ValueError(f"{name} must be <= {max_value}, got {value}")
+        raise CSBrainError(f"{name} must be <= {max_value}, got {value}")
     return value
 
 
@@ -52,15 +65,16 @@ def check_float(name: str, value: Any, *, min_value: float | None = None,
                 max_value: float | None = None, inclusive: bool = True) -> float:
     """Return ``value`` as a float if it is a real number within the bounds."""
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise CSBrainTypeError(f"{name} must be a number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})") from None
+        raise CSBrainTypeError(f"{name} must be a number, got {value!r} "
+                               f"({type(value).__name__})") from None
     if min_value is not None and (out < min_value if inclusive else out <= min_value):
-        raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {min_value}, got {out}")
+        raise CSBrainError(f"{name} must be {'>=' if inclusive else '>'} {min_value}, got {out}")
     if max_value is not None and (out > max_value if inclusive else out >= max_value):
-        raise ValueError(f"{name} must be {'<=' if inclusive else '<'} {max_value}, got {out}")
+        raise CSBrainError(f"{name} must be {'<=' if inclusive else '<'} {max_value}, got {out}")
     return out
 
 
@@ -76,4 +90,5 @@ def check_bool(name: str, value: Any) -> bool:
             return False
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ValueError(f"{name}={value!r} is not a boolean; expected true/false (or yes/no, 1/0, on/off)")
+    raise CSBrainError(f"{name}={value!r} is not a boolean; expected true/false (or yes/no, 1/0, "
+                       f"on/off)")

@@ -57,7 +57,8 @@ def fit_predict_baseline(name: str, x_train: np.ndarray, y_train: np.ndarray,
     proba : ndarray, shape (n_test, n_classes)
     """
     check_option("baseline", name, list(BASELINES))
-    flat = [np.asarray(x, dtype=np.float64).reshape(len(x), x.shape[1], -1) for x in (x_train, x_test)]
+    flat = [np.asarray(x, dtype=np.float64).reshape(len(x), x.shape[1], -1)
+            for x in (x_train, x_test)]
     model = BASELINES[name]()
     model.fit(flat[0], np.asarray(y_train))
     return model.predict_proba(flat[1])

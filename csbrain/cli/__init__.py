@@ -2,8 +2,13 @@
 
 Each subcommand is a module of this package named ``<command>.py`` (``-`` in a command name
 becomes ``_``) that defines ``add_parser(subparsers)`` and ``run(args) -> int``. The modules
-are discovered, so adding a command touches no other file. Errors that users can fix
-(``ValueError``, ``FileNotFoundError``, ...) exit with status 2 and one clear line.
+are discovered, so adding a command touches no other file.
+
+Errors that users can fix exit with status 2 and one clear line: ``ValueError`` (which includes
+:class:`csbrain._checks.CSBrainError`, the project's user-error type, and the errors of
+validators) and ``OSError`` (a missing or unwritable path, a full disk, an unreachable
+network). Any other exception (``TypeError``, ``KeyError``, ``RuntimeError``, ...) is a bug:
+it propagates with its traceback. ``-vv`` shows the traceback of user errors too.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import logging
 import pkgutil
 import sys
 
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError,
-                PermissionError, NotADirectoryError, IsADirectoryError, RuntimeError)
+#: Exceptions reported as one line (exit status 2); see the module docstring.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
 
 def _command_modules():
@@ -53,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("csbrain: interrupted", file=sys.stderr)
         return 130
-    except _USER_ERRORS as err:
+    except USER_ERRORS as err:
         if args.verbose >= 2:
             raise
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"csbrain {args.command}: error: {msg}", file=sys.stderr)
+        print(f"csbrain {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -1,4 +1,5 @@
-"""``csbrain convert SRC.pth DEST_DIR``: a released checkpoint to config.json + model.safetensors."""
+"""``csbrain convert SRC.pth DEST_DIR``: a released checkpoint to config.json +
+model.safetensors."""
 
 from __future__ import annotations
 

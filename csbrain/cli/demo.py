@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_demo(args.out, quick=args.quick, jobs=args.jobs, resume=args.resume)
     for t in results["tasks"].values():
         p, s, b = (t[k]["balanced_accuracy"]["mean"] for k in ("pretrained", "scratch", "baseline"))
-        print(f"{t['title']}: balanced accuracy pretrained {p:.3f}, scratch {s:.3f}, baseline {b:.3f}")
+        print(f"{t['title']}: balanced accuracy pretrained {p:.3f}, scratch {s:.3f}, "
+              f"baseline {b:.3f}")
     print(f"total {results['stage_seconds']['total']:.0f} s; report: {args.out}/report.html")
     return 0

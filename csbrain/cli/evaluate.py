@@ -8,9 +8,9 @@ store's split labels), ``--set batch_size=N``, ``--set device=cpu``.
 from __future__ import annotations
 
 import argparse
+import json
 
 from csbrain.cli._common import add_config_options
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from csbrain.configio import load_config
     from csbrain.eval.config import InferenceConfig
     from csbrain.eval.evaluate import evaluate
-    from csbrain.eval.metrics import save_metrics
+    from csbrain.engine.metrics import save_metrics
 
     cfg = load_config(InferenceConfig, args.config, args.overrides)
     metrics = evaluate(args.model, args.data, cfg)

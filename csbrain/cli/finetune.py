@@ -11,9 +11,9 @@ freeze_backbone=true --set head=mean --set split.by=recording``).
 from __future__ import annotations
 
 import argparse
+import json
 
 from csbrain.cli._common import add_config_options
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,15 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from csbrain.engine.distributed import env_world
     from csbrain.train import FinetuneConfig, finetune, load_run_config
-    from csbrain.train.distributed import env_world
 
     overrides = list(args.overrides) + ([f"init={args.init}"] if args.init else [])
     cfg = load_run_config(FinetuneConfig, args.config, overrides)
     result = finetune(cfg, args.data, args.out, resume=args.resume)
     if env_world()[0] == 0:
         m = result.metrics
-        print(f"fine-tuning finished after {result.state.step} steps ({m['task']}, selected on "
-              f"val {m['select_metric']} at step {m['best_step']}): {result.run_dir}")
+        kept = ("the last model" if m["select_metric"] == "last" else
+                f"selected on val {m['select_metric']} at step {m['best_step']}")
+        print(f"fine-tuning finished after {result.state.step} steps ({m['task']}, {kept}): "
+              f"{result.run_dir}")
         print(json.dumps({k: m.get(k) for k in ("val", "test") if k in m}, indent=2))
     return 0

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  parameters: {info['parameters']:,} (backbone {info['backbone_parameters']:,})")
     print("  config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     m = info["montage"]
-    print(f"  montage: {m['n_chans']} channels" + (f" (preset {m['preset']})" if m["preset"] else ""))
+    preset = f" (preset {m['preset']})" if m["preset"] else ""
+    print(f"  montage: {m['n_chans']} channels{preset}")
     for region, names in info["regions"].items():
         print(f"    {region:<9} {' '.join(names)}")
     return 0

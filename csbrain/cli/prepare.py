@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from csbrain.cli._common import add_config_options
-import sys
 
 
 def add_parser(subparsers) -> None:

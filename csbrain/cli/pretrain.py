@@ -8,9 +8,9 @@ On several processes: ``torchrun --nproc_per_node=N -m csbrain pretrain ...``.
 from __future__ import annotations
 
 import argparse
+import json
 
 from csbrain.cli._common import add_config_options
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,12 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from csbrain.engine.distributed import env_world
     from csbrain.train import PretrainConfig, load_run_config, pretrain
 
     cfg = load_run_config(PretrainConfig, args.config, args.overrides)
     result = pretrain(cfg, args.data, args.out, resume=args.resume)
-    from csbrain.train.distributed import env_world
-
     if env_world()[0] == 0:
         print(f"pretraining finished after {result.state.step} steps: {result.run_dir}")
         print(json.dumps(result.metrics, indent=2))

@@ -11,7 +11,6 @@ cannot be prepared is a counted skip (reason code + message in the summary and t
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,10 +30,6 @@ from csbrain.data.windows import REJECT_REASONS, Windows, preprocess_raw, prepro
 logger = logging.getLogger(__name__)
 
 __all__ = ["prepare", "prepare_recording", "RecordingResult", "PrepareSummary"]
-
-#: Test hook: ``"stage:K"`` makes the K-th staged recording's writer exit half-way,
-#: ``"commit:K"`` makes the run exit right after the K-th commit (simulated kills).
-_CRASH_ENV = "CSBRAIN_TEST_CRASH"
 
 
 @dataclass
@@ -114,18 +109,12 @@ def _entry(rec: Recording, w: Windows, cfg: PrepConfig) -> dict[str, Any]:
     }
 
 
-def _crash_point(kind: str, k: int) -> bool:
-    spec = os.environ.get(_CRASH_ENV, "")
-    return spec == f"{kind}:{k}"
-
-
-def _stage(rec: Recording, cfg: PrepConfig, stage_dir: str, k: int) -> RecordingResult:
+def _stage(rec: Recording, cfg: PrepConfig, stage_dir: str) -> RecordingResult:
     """Worker: prepare one recording and write it to ``stage_dir`` (never raises)."""
     try:
         w = prepare_recording(rec, cfg)
         entry = _entry(rec, w, cfg)
-        hook = (lambda: os._exit(17)) if _crash_point("stage", k) else None
-        write_windows(stage_dir, w.x, w.y, w.start, entry, cfg.store, _crash_hook=hook)
+        write_windows(stage_dir, w.x, w.y, w.start, entry, cfg.store)
     except RecordingError as err:
         shutil.rmtree(stage_dir, ignore_errors=True)
         return RecordingResult(rec.rec_id, "skipped", reason=err.reason, message=str(err))
@@ -203,10 +192,9 @@ def prepare(recordings: Sequence[Recording], out: str | Path, config: PrepConfig
                 summary.already += 1
                 if progress:
                     progress(RecordingResult(r.rec_id, "done"))
-        tasks = (delayed(_stage)(r, cfg, str(store.stage_dir(r.rec_id)), k)
-                 for k, r in enumerate(todo, 1))
+        tasks = (delayed(_stage)(r, cfg, str(store.stage_dir(r.rec_id))) for r in todo)
         results = Parallel(n_jobs=jobs, return_as="generator")(tasks) if todo else []
-        for k, res in enumerate(results, 1):
+        for res in results:
             res = _commit(store, res, cfg)
             if res.status == "prepared":
                 summary.prepared += 1
@@ -221,8 +209,6 @@ def prepare(recordings: Sequence[Recording], out: str | Path, config: PrepConfig
                 logger.warning("skipped %s [%s]: %s", res.rec_id, res.reason, res.message)
             if progress:
                 progress(res)
-            if _crash_point("commit", k):
-                os._exit(17)
         manifest = store.write_manifest()
     finally:
         store.unlock()

@@ -39,12 +39,14 @@ from csbrain.data.prepconfig import PrepConfig, StoreConfig, config_sha256
 logger = logging.getLogger(__name__)
 
 __all__ = ["WindowStore", "StoreError", "open_store", "write_windows", "STORE_FORMAT",
-           "STORE_VERSION", "UNITS"]
+           "STORE_VERSION", "UNITS", "UNLABELLED"]
 
 STORE_FORMAT = "csbrain-window-store"
 STORE_VERSION = 1
 #: Unit of the stored values, as written in the manifest.
 UNITS = f"{units.MICROVOLTS_PER_UNIT:g} uV"
+#: The integer label of a window without one (``y`` of a recording prepared unlabelled).
+UNLABELLED = -1
 _IDENTITY = "csbrain-store.json"
 
 
@@ -64,7 +66,7 @@ def _codecs(cfg: StoreConfig):
 
 
 def write_windows(group_path: str | Path, x: np.ndarray, y: np.ndarray, start: np.ndarray,
-                  entry: dict[str, Any], cfg: StoreConfig, *, _crash_hook=None) -> None:
+                  entry: dict[str, Any], cfg: StoreConfig) -> None:
     """Write one recording's windows as a Zarr group (attributes written last).
 
     Parameters
@@ -91,8 +93,6 @@ def write_windows(group_path: str | Path, x: np.ndarray, y: np.ndarray, start: n
                              compressors=_codecs(cfg), fill_value=0.0)
     if n:
         arr[:] = x.astype(cfg.dtype, copy=False)
-    if _crash_hook is not None:
-        _crash_hook()
     for name, values in (("y", y), ("start", start)):
         a = group.create_array(name, shape=(n,), dtype="int64", chunks=(max(n, 1),),
                                fill_value=-1)

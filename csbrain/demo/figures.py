@@ -10,13 +10,16 @@ import numpy as np
 import torch
 
 from csbrain.demo.plan import IMPORTANCE_TASK, PRETRAIN_CHANNELS
+from csbrain.engine.inference import predict_windows
+from csbrain.engine.metrics import BINARY_THRESHOLD, scores_from_outputs
+from csbrain.engine.rundir import METRICS_LOG
 from csbrain.report import (plot_confusion, plot_curves, plot_reconstruction, plot_roc,
                             plot_topomap_importance)
 from csbrain.report.importance import occlusion_importance
 
 
 def _records(run_dir: str | Path) -> list[dict]:
-    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (Path(run_dir) / METRICS_LOG).read_text().splitlines()]
 
 
 def _curve(records: list[dict], key: str, x: str) -> tuple[list[float], list[float]]:
@@ -31,17 +34,18 @@ def _mean_curve(run_dirs: list[str], key: str) -> tuple[list[float], list[float]
     return curves[0][0][:n], list(np.mean([c[1][:n] for c in curves], axis=0))
 
 
-def _reconstruction(pre_dir: str | Path, lw, test: np.ndarray, path: Path, task_title: str
+def _reconstruction(pre: dict[str, Any], lw, test: np.ndarray, path: Path, task_title: str
                     ) -> Path:
-    """Mask half the patches of one held-out (test) window and reconstruct it."""
+    """Mask patches of one held-out (test) window (pretraining's mask ratio) and reconstruct it."""
     from csbrain.models import load_model
 
-    model = load_model(pre_dir)
+    model = load_model(pre["run_dir"])
     idx = [lw.ch_names.index(c) for c in PRETRAIN_CHANNELS]
     window = lw.x[test[0]][idx]                      # (6, P, S), input order
     x = torch.from_numpy(window[None])
     gen = torch.Generator().manual_seed(0)
-    mask = (torch.rand(1, len(idx), x.shape[2], generator=gen) < 0.5).long()  # sorted slots
+    mask = (torch.rand(1, len(idx), x.shape[2], generator=gen)
+            < pre["mask_ratio"]).long()                                # (1, 6, P), sorted slots
     with torch.no_grad():
         recon = model(x, mask)[0].numpy()                               # sorted order
     order = np.asarray(model.backbone.channel_order)
@@ -62,13 +66,14 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
               "masked MSE (per epoch)": {"train": _curve(rec, "train_loss", "epoch")}}
     val_key = next((k for r in rec for k in r if k.startswith("val_")), None)
     if val_key:
-        panels["masked MSE (per epoch)"]["held-out 10%"] = _curve(rec, val_key, "epoch")
+        held_out = f"held-out {100 * pre['val_fraction']:g}%"
+        panels["masked MSE (per epoch)"][held_out] = _curve(rec, val_key, "epoch")
     figs["pretrain_loss"] = plot_curves(panels, out / "pretrain_loss.png", xlabel=["step", "epoch"],
                                         logy=True, title="Pretraining: masked patch "
                                         "reconstruction (MSE in (100 µV)², log scale)")
     imp_task = tasks[IMPORTANCE_TASK]
     lw, test = task_data[imp_task["dataset"]], np.asarray(imp_task["test_index"])
-    figs["reconstruction"] = _reconstruction(pre["run_dir"], lw, test, out / "reconstruction.png",
+    figs["reconstruction"] = _reconstruction(pre, lw, test, out / "reconstruction.png",
                                              imp_task["title"])
     curves = {}
     for key, t in tasks.items():
@@ -92,17 +97,15 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     # mean validation balanced accuracy on one task, occlusion on its test windows
     variant = max(("pretrained", "scratch"), key=lambda v: np.mean(
         [(s["val"] or {}).get("balanced_accuracy", 0.0) for s in imp_task["runs"][v]]))
-    model = load_model(imp_task["runs"][variant][0]["run_dir"]).eval()
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return (model(torch.from_numpy(x))[:, 0] > 0).long().numpy()
-
-    drop, region_drop = occlusion_importance(predict, lw.x[test], lw.y[test], lw.montage.regions)
+    model = load_model(imp_task["runs"][variant][0]["run_dir"])
+    drop, region_drop = occlusion_importance(
+        lambda x: (scores_from_outputs("binary", predict_windows(model, x))
+                   >= BINARY_THRESHOLD).astype(np.int64),
+        lw.x[test], lw.y[test], lw.montage.regions)
     figs["importance_topomap"] = plot_topomap_importance(
         drop, lw.ch_names, region_drop, out / "importance_topomap.png",
         title=f"{imp_task['title']}, CSBrain {variant} (seed 0)\n"
               "drop of test balanced accuracy when a channel / region is zeroed")
-    importance = {"task": IMPORTANCE_TASK, "model": variant, "channel_drop": dict(zip(lw.ch_names, drop.tolist())),
-                  "region_drop": region_drop}
+    importance = {"task": IMPORTANCE_TASK, "model": variant,
+                  "channel_drop": dict(zip(lw.ch_names, drop.tolist())), "region_drop": region_drop}
     return figs, importance

@@ -55,18 +55,21 @@ def results_rows(results: dict[str, Any]) -> list[dict[str, str]]:
                          "CSBrain pretrained": _fmt(t["pretrained"][key]),
                          "CSBrain from scratch": _fmt(t["scratch"][key]),
                          f"baseline ({t['baseline']['name']})": _fmt(t["baseline"][key]),
-                         "n train/val/test": "/".join(str(t["n"][s]) for s in ("train", "val", "test"))})
+                         "n train/val/test": "/".join(str(t["n"][s])
+                                                      for s in ("train", "val", "test"))})
     return rows
 
 
 def _verdicts(results: dict[str, Any]) -> str:
     items = []
     for t in results["tasks"].values():
-        p, s = t["pretrained"]["balanced_accuracy"]["mean"], t["scratch"]["balanced_accuracy"]["mean"]
+        p = t["pretrained"]["balanced_accuracy"]["mean"]
+        s = t["scratch"]["balanced_accuracy"]["mean"]
         b = t["baseline"]["balanced_accuracy"]["mean"]
         word = "beats" if p > s else ("ties" if p == s else "does not beat")
         items.append(f"<li>{t['title']}: pretraining {word} training from scratch "
-                     f"({p:.3f} vs {s:.3f} balanced accuracy); the classical baseline gets {b:.3f}.</li>")
+                     f"({p:.3f} vs {s:.3f} balanced accuracy); the classical baseline gets "
+                     f"{b:.3f}.</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
 
@@ -99,7 +102,8 @@ def write_report(path: Path, results: dict[str, Any], figures: dict[str, Path]) 
         ("Confusion matrices", "".join(image(p, k) for k, p in figures.items()
                                        if k.startswith("confusion_"))),
         ("ROC curves", "".join(image(p, k) for k, p in figures.items() if k.startswith("roc_"))),
-        ("What the model looks at", f"<p>Task: {imp['task']}, CSBrain {imp.get('model', 'pretrained')} (the variant with "
+        ("What the model looks at", f"<p>Task: {imp['task']}, CSBrain "
+         f"{imp.get('model', 'pretrained')} (the variant with "
          "the better validation score), seed 0. Occlusion: each channel (left) "
          "or region (right) is set to zero in every test window; the bar is the drop of "
          "balanced accuracy.</p>" + image(figures["importance_topomap"], "importance")),

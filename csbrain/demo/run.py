@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from csbrain._checks import check_int
 from csbrain._io import atomic_write_json
@@ -56,28 +55,18 @@ def _overrides(*sections: dict[str, Any], **more: Any) -> list[str]:
 
 
 def _subset(lw, keep: np.ndarray, split: np.ndarray):
-    from csbrain.train import RunData
+    from csbrain.engine.rundata import RunData
 
     return RunData.from_arrays(lw.x[keep], lw.y[keep], lw.montage, subject=lw.subject[keep],
                                recording=lw.recording[keep], split=split[keep],
                                prep_config=lw.config, label_names=lw.label_names)
 
 
-def _predict_proba(model: torch.nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Positive-class probability of a one-logit binary classifier, ``(n,)``."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            out.append(torch.sigmoid(model(torch.from_numpy(x[i:i + batch]))[:, 0]).numpy())
-    return np.concatenate(out)
-
-
 def _train(fn, cfg: Any, data: Any, run_dir: Path) -> Any:
     """``fn(cfg, data, run_dir)`` (pretrain / finetune), continuing the run if ``run_dir`` holds
     its checkpoint (a finished run only re-evaluates). A folder that an interrupted demo left
     without a checkpoint holds no progress and is started again."""
-    from csbrain.train.checkpoint import TRAINER_STATE
+    from csbrain.engine.checkpoint import TRAINER_STATE
 
     resume = (run_dir / TRAINER_STATE).is_file()
     if not resume and run_dir.exists():
@@ -95,15 +84,17 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
 def pretrain_stage(plan: DemoPlan, sources: dict, out: Path, progress: bool) -> dict[str, Any]:
     """Pretrain on the continuous sources; return the run folder and corpus facts."""
     from csbrain.configio import load_config
-    from csbrain.train import PretrainConfig, RunData, pretrain
+    from csbrain.data.store import UNLABELLED
+    from csbrain.engine.rundata import RunData
+    from csbrain.train import PretrainConfig, pretrain
 
     x, montage, corpus = pretraining_corpus(sources)
-    data = RunData.from_arrays(x, np.full(len(x), -1), montage)
+    data = RunData.from_arrays(x, np.full(len(x), UNLABELLED), montage)
     cfg = load_config(PretrainConfig, None, _overrides(plan.model, plan.pretrain, seed=0,
-                                                       val_fraction=0.1, val_by="window",
                                                        progress=progress))
     result = _train(pretrain, cfg, data, out / "runs" / "pretrain")
-    return {"run_dir": result.run_dir, "corpus": corpus, "n_windows": int(len(x)),
+    return {"run_dir": result.run_dir, "val_fraction": cfg.val_fraction,
+            "mask_ratio": cfg.mask_ratio, "corpus": corpus, "n_windows": int(len(x)),
             "window_s": window_seconds(next(iter(sources.values()))),
             "hours": round(sum(c["hours"] for c in corpus), 3),
             "window_hours": round(sum(c["window_hours"] for c in corpus), 3),
@@ -118,7 +109,8 @@ def finetune_stage(plan: DemoPlan, task: DemoTask, lw, pretrain_dir: Path, out: 
     """
     from csbrain.baselines import fit_predict_baseline
     from csbrain.configio import load_config
-    from csbrain.eval.metrics import binary_metrics
+    from csbrain.engine.inference import predict_windows
+    from csbrain.engine.metrics import binary_metrics, scores_from_outputs
     from csbrain.models import load_model
     from csbrain.train import FinetuneConfig, finetune
 
@@ -141,7 +133,8 @@ def finetune_stage(plan: DemoPlan, task: DemoTask, lw, pretrain_dir: Path, out: 
                 **{"split.use_store_splits": True, "split.by": "window"}))
             run_dir = out / "runs" / task.key / f"{init}-seed{seed}"
             r = _train(finetune, cfg, data, run_dir)
-            proba = _predict_proba(load_model(r.run_dir), lw.x[test])
+            proba = scores_from_outputs("binary", predict_windows(load_model(r.run_dir),
+                                                                  lw.x[test]))
             m = binary_metrics(y_test, proba)
             if abs(m["balanced_accuracy"] - r.metrics["test"]["balanced_accuracy"]) > 1e-6:
                 raise RuntimeError(f"{task.key}: recomputed test metrics differ from the run's")
@@ -230,7 +223,8 @@ def run_demo(out: str | Path = "csbrain-demo", *, quick: bool = False, progress:
                  "holdout_from": HOLDOUT_FROM, "baseline": BASELINE,
                  "importance_task": IMPORTANCE_TASK},
         "pretraining": {k: (str(v) if isinstance(v, Path) else v) for k, v in pre.items()},
-        "tasks": tasks, "importance": importance, "figures": {k: p.name for k, p in figures.items()},
+        "tasks": tasks, "importance": importance,
+        "figures": {k: p.name for k, p in figures.items()},
         "environment": environment(), "stage_seconds": stages.seconds,
     }
     results["stage_seconds"]["total"] = round(time.perf_counter() - t0, 1)

@@ -1,2 +1,3 @@
-"""Evaluation: scikit-learn metrics per task, evaluation of run / model folders on a store,
-prediction and embeddings for new recordings."""
+"""Evaluation: saved run / model folders on a store split, predictions and embeddings for new
+recordings. The metrics and batched inference they share with training live in
+:mod:`csbrain.engine`."""

@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.utils.data import Subset
 
+from csbrain.configio import config_diff, from_dict
+from csbrain.engine.distributed import resolve_device
+from csbrain.engine.inference import predict_outputs
+from csbrain.engine.metrics import compute_metrics, scores_from_outputs
+from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
+from csbrain.engine.rundir import RUN_CONFIG, read_run_config
+from csbrain.engine.splits import SplitConfig, normalise_store_split, split_indices
 from csbrain.eval.config import InferenceConfig
-from csbrain.eval.inference import predict_outputs
-from csbrain.eval.metrics import compute_metrics, scores_from_outputs
+from csbrain.models import (CSBrainForClassification, CSBrainForRegression, load_model,
+                            read_model_config)
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +36,6 @@ IGNORED_PREP_KEYS = ("store.",)
 
 def model_task(model: Any, meta_extra: dict[str, Any]) -> str:
     """Task kind of a saved model: ``extra["task"]`` or its class and number of outputs."""
-    from csbrain.models import CSBrainForClassification, CSBrainForRegression
-
     if meta_extra.get("task"):
         return meta_extra["task"]
     if isinstance(model, CSBrainForRegression):
@@ -55,8 +61,6 @@ def check_compatible(meta: dict[str, Any], montage: Any, prep_config: dict[str, 
     model_name, data_name : str
         For the message.
     """
-    from csbrain.configio import config_diff
-
     want = list(meta["montage"]["canonical"] or meta["montage"]["channels"])
     have = list(montage.canonical)
     if want != have:
@@ -82,13 +86,9 @@ def check_compatible(meta: dict[str, Any], montage: Any, prep_config: dict[str, 
                          f"config (config.json extra.preprocessing)")
 
 
-def _windows_of_split(rd, labelled: np.ndarray, run_cfg: dict[str, Any] | None,
+def _windows_of_split(rd: RunData, labelled: np.ndarray, run_cfg: dict[str, Any] | None,
                       split: str) -> np.ndarray:
     """Indices of ``split`` among the labelled windows."""
-    from csbrain.configio import from_dict
-    from csbrain.train.config import SplitConfig
-    from csbrain.train.splits import normalise_store_split, split_indices
-
     if split == "all":
         return labelled
     same_data = run_cfg is not None and \
@@ -123,11 +123,6 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
         ``task``, ``split``, ``model``, ``data`` and the task's metrics with the confusion
         matrix (classification).
     """
-    from csbrain.models import load_model, read_model_config
-    from csbrain.train.data import open_run_data
-    from csbrain.train.distributed import resolve_device
-    from csbrain.train.rundir import RUN_CONFIG, read_run_config
-
     cfg = config or InferenceConfig()
     model_dir = Path(model_dir)
     meta = read_model_config(model_dir)
@@ -137,9 +132,7 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     model = load_model(model_dir)
     extra = meta.get("extra") or {}
     task = model_task(model, extra)
-    labels = np.asarray(rd.labels)
-    labelled = np.flatnonzero(labels != -1) if labels.dtype.kind in "iu" else \
-        np.flatnonzero(np.isfinite(labels))
+    labelled = labelled_indices(rd.labels)
     if len(labelled) == 0:
         raise ValueError(f"data {rd.source!r} has no labelled window; evaluation needs labels "
                          f"(prepare with labels.mode=events, recording or trials)")
@@ -147,8 +140,6 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     idx = _windows_of_split(rd, labelled, run_cfg, cfg.split)
     if len(idx) == 0:
         raise ValueError(f"split={cfg.split!r} of {rd.source!r} holds no labelled window")
-    from torch.utils.data import Subset
-
     device = resolve_device(cfg.device)
     outputs, y = predict_outputs(model.to(device), Subset(rd.dataset, idx.tolist()),
                                  batch_size=cfg.batch_size, device=device, progress=cfg.progress)

@@ -29,10 +29,16 @@ from torch.utils.data import TensorDataset
 
 from csbrain import units
 from csbrain._io import atomic_write_bytes, atomic_write_text
+from csbrain.configio import from_dict, load_config
+from csbrain.data import RecordingError, find_recordings, prepare_recording
+from csbrain.data.prepconfig import PrepConfig
+from csbrain.engine.distributed import resolve_device
+from csbrain.engine.inference import embed_dataset, predict_outputs
+from csbrain.engine.metrics import scores_from_outputs
 from csbrain.eval.config import InferenceConfig
 from csbrain.eval.evaluate import check_compatible, model_task
-from csbrain.eval.inference import embed_dataset, predict_outputs
-from csbrain.eval.metrics import scores_from_outputs
+from csbrain.models import load_model, read_model_config
+from csbrain.models.inspect import load_any
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +60,6 @@ def _check_writable(path: Path) -> None:
 
 def load_prep_config(meta: dict[str, Any] | None, cfg: InferenceConfig):
     """The :class:`PrepConfig` to prepare recordings with: the model's, or ``cfg.prep_config``."""
-    from csbrain.configio import from_dict, load_config
-    from csbrain.data.prepconfig import PrepConfig
-
     saved = ((meta or {}).get("extra") or {}).get("preprocessing")
     if saved is not None:
         if cfg.prep_config is not None:
@@ -85,8 +88,6 @@ def prepare_like_model(path: str | Path, prep, *, windows: str = "saved"):
     w : Windows
         ``x`` ``(n, C, P, 200)``, ``y``, ``start``, ``montage``.
     """
-    from csbrain.data import RecordingError, find_recordings, prepare_recording
-
     recs = find_recordings([path])
     if len(recs) != 1:
         raise ValueError(f"{str(path)!r} holds {len(recs)} recordings; pass recording files")
@@ -129,9 +130,6 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     list of dict
         The CSV rows.
     """
-    from csbrain.models import load_model, read_model_config
-    from csbrain.train.distributed import resolve_device
-
     cfg = config or InferenceConfig()
     out = Path(out)
     _check_writable(out)
@@ -204,9 +202,6 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
     dict
         ``shape``, ``n_windows``, ``recordings``, ``out``.
     """
-    from csbrain.models.inspect import load_any
-    from csbrain.train.distributed import resolve_device
-
     cfg = config or InferenceConfig()
     out = Path(out)
     if out.suffix.lower() not in EMBED_SUFFIXES:
@@ -215,8 +210,6 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
     model_path = Path(model_path)
     meta = None
     if model_path.is_dir():
-        from csbrain.models import read_model_config
-
         meta = read_model_config(model_path)
     prep = load_prep_config(meta, cfg)
     device = resolve_device(cfg.device)

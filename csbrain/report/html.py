@@ -32,7 +32,8 @@ def image(path: str | Path, caption: str = "") -> str:
     """An ``<img>`` with the PNG embedded (data URI) and a caption."""
     data = base64.b64encode(Path(path).read_bytes()).decode()
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">{cap}</figure>'
+    img = f'<img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+    return f"<figure>{img}{cap}</figure>"
 
 
 def write_html_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]]) -> Path:

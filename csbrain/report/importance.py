@@ -20,8 +20,9 @@ def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(balanced_accuracy_score(y, pred))
 
 
-def occlusion_importance(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
-                         regions: list[int] | tuple[int, ...]) -> tuple[np.ndarray, dict[str, float]]:
+def occlusion_importance(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                         y: np.ndarray, regions: list[int] | tuple[int, ...]
+                         ) -> tuple[np.ndarray, dict[str, float]]:
     """Per-channel and per-region drop of balanced accuracy when occluded.
 
     Parameters

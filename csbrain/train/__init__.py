@@ -2,10 +2,11 @@
 
 >>> from csbrain.train import FinetuneConfig, finetune, load_run_config
 >>> cfg = load_run_config(FinetuneConfig, None, ["model.preset=tiny", "epochs=5"])
->>> result = finetune(cfg, "store/", "runs/ft1")        # run folder: see csbrain.train.rundir
+>>> result = finetune(cfg, "store/", "runs/ft1")        # run folder: see csbrain.engine.rundir
 >>> result.metrics["test"]["balanced_accuracy"]
 
-Launch the same code on N processes with ``torchrun --nproc_per_node=N -m csbrain finetune ...``.
+Windows held in memory are a :class:`csbrain.engine.RunData`. Launch the same code on N
+processes with ``torchrun --nproc_per_node=N -m csbrain finetune ...``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ _LAZY = {
     "pretrain": "csbrain.train.runs",
     "finetune": "csbrain.train.runs",
     "RunResult": "csbrain.train.runs",
-    "RunData": "csbrain.train.data",
-    "open_run_data": "csbrain.train.data",
     "train_loop": "csbrain.train.loop",
 }
 

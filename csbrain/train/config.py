@@ -8,7 +8,9 @@ The ``model`` section is :class:`ModelSection`: a preset name plus one optional 
 field of :class:`csbrain.config.CSBrainConfig`. Its fields are generated from that class, so a
 new architecture field is a new override without touching this file (one fact, one place).
 
-Defaults follow the released recipe (spec §4 pretraining, §5 fine-tuning). No torch import.
+The ``split`` section of fine-tuning is :class:`csbrain.engine.splits.SplitConfig` (evaluation
+repeats a run's split with it). Defaults follow the released recipe (spec §4 pretraining, §5
+fine-tuning). No torch import.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any, Literal
 
 from csbrain._checks import check_float, check_int, check_option
 from csbrain.config import CONFIG_PRESETS, CSBrainConfig
+from csbrain.engine.metrics import LOSS, TASK_METRICS, check_select_metric, selectable_metrics
+from csbrain.engine.splits import SplitConfig
 
 __all__ = ["ModelSection", "SplitConfig", "TrainConfig", "PretrainConfig", "FinetuneConfig",
            "TASKS", "load_run_config"]
 
 #: Supervised task kinds (spec §5): loss and metrics per kind.
-TASKS = ("multiclass", "binary", "regression")
+TASKS: tuple[str, ...] = tuple(TASK_METRICS)
 
 
 def _model_section_fields() -> list[tuple[str, Any, Any]]:
@@ -55,50 +59,6 @@ ModelSection = dataclasses.make_dataclass(
     namespace={"to_model_config": _to_model_config, "__post_init__": _check_model_section,
                "__doc__": "Model section: ``preset`` plus optional CSBrainConfig overrides.",
                "__module__": __name__})
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """How a store's windows become train / validation / test sets (fine-tuning).
-
-    Precedence for the test set: the store's own split labels (``use_store_splits`` and some
-    recordings marked ``test``), then the groups listed in ``test``, then a seeded fraction
-    ``test_fraction`` of the ``by`` groups. The validation set likewise (store ``val``, the
-    groups in ``val``, then ``val_fraction`` of the remaining ``val_by`` groups). Groups never
-    straddle two sets.
-
-    Parameters
-    ----------
-    by : {"subject", "recording", "window"}
-        Grouping of the test split (windows of one subject stay together).
-    val_by : {"subject", "recording", "window"} | None
-        Grouping of the validation split (None: same as ``by``); e.g. train on one subject
-        with ``by="subject", test=["02"], val_by="recording"``.
-    val_fraction, test_fraction : float
-        Fractions of the groups (at least one group when > 0).
-    test, val : tuple of str
-        Explicit group ids (subjects, recording ids or window indices) for test / val.
-    seed : int
-        Seed of the split; independent of the run seed so that seeds share one split.
-    use_store_splits : bool
-        Use the ``split`` the store records per recording (official splits) when present.
-    """
-
-    by: Literal["subject", "recording", "window"] = "subject"
-    val_by: Literal["subject", "recording", "window"] | None = None
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    test: tuple[str, ...] = ()
-    val: tuple[str, ...] = ()
-    seed: int = 0
-    use_store_splits: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            check_float(f"split.{name}", getattr(self, name), min_value=0.0, max_value=1.0)
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(f"split.val_fraction={self.val_fraction} + split.test_fraction="
-                             f"{self.test_fraction} must be below 1 (training needs data)")
 
 
 @dataclass(frozen=True)
@@ -224,7 +184,8 @@ class PretrainConfig(TrainConfig):
         Seed of that hold-out (independent of ``seed``).
     select_metric : {"auto", "last", "val_loss"}
         Which weights ``model.safetensors`` holds: the last (``auto`` without a validation
-        split) or those of the lowest validation loss (``auto`` with one).
+        split) or those of the lowest validation loss (``auto`` with one; ``loss`` is the same
+        as ``val_loss``).
     """
 
     epochs: int = 40
@@ -244,9 +205,13 @@ class PretrainConfig(TrainConfig):
         check_float("val_fraction", self.val_fraction, min_value=0.0, max_value=1.0)
         if self.val_fraction >= 1.0:
             raise ValueError(f"val_fraction={self.val_fraction} must be below 1")
-        check_option("select_metric", self.select_metric, ["auto", "last", "val_loss"])
-        if self.select_metric == "val_loss" and not self.val_fraction:
-            raise ValueError("select_metric='val_loss' needs val_fraction > 0 (a held-out set)")
+        if self.select() == LOSS and not self.val_fraction:
+            raise ValueError(f"select_metric={self.select_metric!r} needs val_fraction > 0 (a "
+                             f"held-out set)")
+
+    def select(self) -> str:
+        """The selection ``select_metric`` names: ``auto``, ``last`` or ``loss``."""
+        return check_select_metric(self.select_metric, (LOSS,), what="pretraining")
 
 
 @dataclass(frozen=True)
@@ -272,8 +237,11 @@ class FinetuneConfig(TrainConfig):
         trains from scratch. Its head is dropped (the task defines a new one).
     select_metric : str
         Validation metric that picks the checkpoint: ``auto`` (balanced accuracy; R² for
-        regression), ``last``, or any key of :func:`csbrain.eval.metrics.compute_metrics`
-        (``val_loss`` minimises the validation loss).
+        regression), ``last``, or a metric of the task
+        (:func:`csbrain.engine.metrics.selectable_metrics`; ``loss`` minimises the validation
+        loss; a ``val_`` prefix is optional). Checked here against the metrics of ``task``
+        (of any task when ``task`` is None) and again, before training, against those of the
+        inferred task.
     split : SplitConfig
     eval_batch_size : int | None
         Batch size of evaluation (None: ``batch_size``).
@@ -303,6 +271,14 @@ class FinetuneConfig(TrainConfig):
                 check_float(name, getattr(self, name), min_value=0.0)
         if self.eval_batch_size is not None:
             check_int("eval_batch_size", self.eval_batch_size, min_value=1)
+        self.select()
+
+    def select(self, task: str | None = None) -> str:
+        """The selection of ``select_metric`` for ``task`` (default: ``self.task``): ``auto``,
+        ``last`` or a metric name without ``val_``; a name the task lacks raises."""
+        task = task or self.task
+        return check_select_metric(self.select_metric, selectable_metrics(task),
+                                   what=f"task {task!r}" if task else "any task")
 
 
 def load_run_config(cls: type, path: str | None = None, overrides: Any = ()) -> Any:

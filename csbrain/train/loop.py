@@ -1,105 +1,53 @@
 """The one training loop of csbrain, used by pretraining and fine-tuning.
 
-What differs between the two is an :class:`Objective` (the loss of a batch, the evaluation of a
-validation set, which metric selects the model). The loop does the rest: seeded shuffling
-through :class:`~csbrain.train.distributed.ResumableSampler`, bf16 autocast, gradient clipping,
-AdamW with a per-iteration cosine schedule, DDP, metrics to ``metrics.jsonl`` (rank 0), the
-selected model to ``config.json`` + ``model.safetensors`` and resumable checkpoints
-(``trainer_state.pt``). A run killed at any point and resumed from its last checkpoint replays
-the same steps: on CPU its final weights equal those of an uninterrupted run bit for bit.
+What differs between the two is an :class:`~csbrain.train.training.Objective` (the loss of a
+batch, the evaluation of a validation set, which metric selects the model). The loop does the
+rest: seeded shuffling through :class:`~csbrain.engine.distributed.ResumableSampler`, bf16
+autocast, gradient clipping, AdamW with a per-iteration cosine schedule, DDP, metrics to
+``metrics.jsonl`` (rank 0), the selected model to ``config.json`` + ``model.safetensors`` and
+resumable checkpoints (``trainer_state.pt``). A run killed at any point and resumed from its
+last checkpoint replays the same steps: on CPU its final weights equal those of an
+uninterrupted run bit for bit.
+
+:func:`train_loop` is a sequence of named steps over one
+:class:`~csbrain.train.training.Training` (everything a run holds; its position is the
+:class:`~csbrain.train.training.LoopState` that checkpoints save)::
+
+    start_training          check, build sampler / optimiser / schedule, resume, wrap DDP
+    for each epoch:
+        start_epoch         position the sampler, seed the loader
+        for each batch:
+            train_step      forward, backward, optimiser and schedule step, log line
+            end_of_step     evaluate / checkpoint at their step intervals
+        end_of_epoch        mean train loss, evaluation at epoch ends, next epoch
+        save_checkpoint     at epoch ends (or only at the end with step intervals)
+    finish_training         the last model if nothing was ever selected
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from csbrain._io import atomic_write_bytes
-from csbrain.train import checkpoint as ckpt
+from csbrain.engine import checkpoint as ckpt
+from csbrain.engine.distributed import DistInfo, all_reduce_sum, barrier, broadcast_object
+from csbrain.engine.metrics import VAL_PREFIX
 from csbrain.train.config import TrainConfig
-from csbrain.train.distributed import (DistInfo, ResumableSampler, all_reduce_sum, barrier,
-                                       broadcast_object, unwrap, wrap_ddp)
-from csbrain.train.optim import build_optimizer, cosine_with_warmup
+from csbrain.train.seeds import stream_seed
+from csbrain.train.training import LoopState, Objective, Training, start_training
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Objective", "LoopState", "train_loop", "seed_everything", "use_bf16",
-           "METRICS_LOG"]
-
-METRICS_LOG = "metrics.jsonl"
-
-
-class Objective(Protocol):
-    """What a training run optimises and how it is judged.
-
-    Attributes
-    ----------
-    select_key : str | None
-        Key of :meth:`evaluate`'s result that selects the saved model; None keeps the last.
-    select_mode : {"max", "min"}
-    """
-
-    select_key: str | None
-    select_mode: str
-
-    def loss(self, model: torch.nn.Module, batch: Any, info: DistInfo) -> torch.Tensor:
-        """Scalar loss of one batch (already on ``info.device``) under autocast."""
-
-    def evaluate(self, model: torch.nn.Module, dataset: Dataset, info: DistInfo) -> dict[str, Any]:
-        """Metrics of the (unwrapped, eval-mode) model on a dataset; called on rank 0 only."""
-
-    def train_mode(self, model: torch.nn.Module) -> None:
-        """Put the model in training mode (a frozen backbone stays in eval mode)."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Objective RNG state to checkpoint (e.g. the mask generator)."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-
-
-@dataclass
-class LoopState:
-    """Position of a run; saved in ``trainer_state.pt``."""
-
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    step: int = 0
-    total_steps: int = 0
-    best_metric: float | None = None
-    best_step: int | None = None
-    epoch_loss_sum: float = 0.0
-    epoch_loss_count: int = 0
-    finished: bool = False
-    log_bytes: int = 0
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def use_bf16(setting: bool | None, device: torch.device) -> bool:
-    """Resolve the ``bf16`` option: None means on for CUDA devices that support it."""
-    if setting is None:
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if setting and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("bf16=true but this GPU does not support bfloat16; set bf16=false")
-    return bool(setting)
+__all__ = ["train_loop", "start_epoch", "train_step", "end_of_step", "end_of_epoch", "validate",
+           "select_model", "save_checkpoint", "finish_training"]
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -112,30 +60,147 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-class _MetricsLog:
-    """Rank-0 JSON-lines log; on resume it is cut back to its size at the checkpoint."""
+def start_epoch(tr: Training) -> None:
+    """Position the sampler at the state's epoch and batch; seed the loader for the epoch."""
+    tr.sampler.set_epoch(tr.state.epoch)
+    tr.sampler.set_start(tr.state.batch_in_epoch * tr.per_rank)
+    tr.loader_gen.manual_seed(stream_seed(tr.cfg.seed, tr.state.epoch))
 
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
 
-    def size(self) -> int:
-        return self.path.stat().st_size if self.enabled and self.path.is_file() else 0
+def train_step(tr: Training, batch: Any) -> None:
+    """One optimiser step on ``batch``; advance the state; log every ``log_every`` steps.
 
-    def truncate(self, size: int) -> None:
-        if self.enabled and self.path.is_file() and self.path.stat().st_size > size:
-            data = self.path.read_bytes()[:size]
-            atomic_write_bytes(self.path, data)
+    Raises
+    ------
+    FloatingPointError
+        The loss is not finite.
+    """
+    state, cfg = tr.state, tr.cfg
+    batch = _to_device(batch, tr.info.device)
+    with tr.autocast():
+        loss = tr.objective.loss(tr.model, batch, tr.info)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {state.step} (epoch "
+                                 f"{state.epoch}); lower lr or check the data")
+    tr.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = (torch.nn.utils.clip_grad_norm_(tr.model.parameters(), cfg.grad_clip)
+                 if cfg.grad_clip is not None else None)
+    lr_now = tr.optimizer.param_groups[0]["lr"]
+    tr.optimizer.step()
+    tr.scheduler.step()
+    state.step += 1
+    state.batch_in_epoch += 1
+    value = float(loss.detach())
+    state.epoch_loss_sum += value
+    state.epoch_loss_count += 1
+    tr.bar.update(1)
+    tr.bar.set_postfix(loss=f"{value:.4g}", epoch=state.epoch)
+    if state.step % cfg.log_every == 0 or state.step == tr.total:
+        tr.log.write({"step": state.step, "epoch": state.epoch, "loss": value, "lr": lr_now,
+                      "grad_norm": None if grad_norm is None else float(grad_norm),
+                      "time_s": round(time.perf_counter() - tr.t0, 3)})
 
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+
+def end_of_step(tr: Training) -> bool:
+    """Evaluate and checkpoint at their step intervals; return whether this was the last step."""
+    state, cfg = tr.state, tr.cfg
+    last = state.step >= tr.total
+    if cfg.eval_every and (state.step % cfg.eval_every == 0 or last):
+        metrics = validate(tr)
+        tr.log.write({"step": state.step, "epoch": state.epoch, **metrics})
+        select_model(tr, metrics)
+    if (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) and not last:
+        save_checkpoint(tr)
+    return last
+
+
+def end_of_epoch(tr: Training) -> None:
+    """Log the epoch's mean train loss (over ranks), evaluate if evaluation is per epoch, and
+    move the state to the next epoch."""
+    state = tr.state
+    mean = all_reduce_sum(torch.tensor([state.epoch_loss_sum, state.epoch_loss_count],
+                                       dtype=torch.float64, device=tr.info.device))
+    record = {"step": state.step, "epoch": state.epoch,
+              "train_loss": float(mean[0] / mean[1].clamp_min(1))}
+    if not tr.cfg.eval_every:
+        metrics = validate(tr)
+        record.update(metrics)
+        select_model(tr, metrics)
+    tr.log.write(record)
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
+
+
+def validate(tr: Training) -> dict[str, Any]:
+    """The objective's metrics on the validation set (rank 0, eval mode, no grad), keys
+    prefixed ``val_``, shared with every rank; ``{}`` without a validation set."""
+    metrics: dict[str, Any] = {}
+    if tr.val_set is not None and len(tr.val_set) and tr.info.is_main:
+        inner = tr.inner
+        inner.eval()
+        with torch.no_grad(), tr.autocast():
+            metrics = {f"{VAL_PREFIX}{k}": v for k, v in
+                       tr.objective.evaluate(inner, tr.val_set, tr.info).items()}
+        tr.objective.train_mode(tr.model)
+    return broadcast_object(metrics) if tr.info.distributed else metrics
 
 
 def _better(value: float, best: float | None, mode: str) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if math.isnan(value):
         return False
     return best is None or (value > best if mode == "max" else value < best)
+
+
+def select_model(tr: Training, metrics: dict[str, Any]) -> None:
+    """Save the model (rank 0) if ``metrics`` hold a new best of the objective's select key.
+
+    An undefined value (None, e.g. AUROC of a one-class validation set) selects nothing.
+    """
+    key = tr.objective.select_key
+    if key is None:
+        return
+    name = VAL_PREFIX + key
+    if name not in metrics:  # select_metric is checked against the task before training
+        raise RuntimeError(f"the objective selects on {key!r} but its evaluation gave "
+                           f"{sorted(metrics)}")
+    value = metrics[name]
+    if value is None:
+        logger.warning("step %d: %s is undefined; no model selected on it", tr.state.step, name)
+        return
+    if _better(float(value), tr.state.best_metric, tr.objective.select_mode):
+        tr.state.best_metric, tr.state.best_step = float(value), tr.state.step
+        if tr.info.is_main:
+            ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+        logger.info("step %d: new best %s = %.5g", tr.state.step, name, value)
+
+
+def save_checkpoint(tr: Training) -> None:
+    """Write ``trainer_state.pt`` (rank 0; RNG and objective states of every rank), and the
+    model itself when the run keeps its last model; wait for every rank."""
+    rng = [ckpt.rng_state()]
+    obj = [tr.objective.state_dict()]
+    if tr.info.distributed:
+        rng, obj = _gather(rng[0]), _gather(obj[0])
+    if tr.info.is_main:
+        if tr.objective.select_key is None:
+            ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+        tr.state.log_bytes = tr.log.size()
+        ckpt.save_trainer_state(tr.run_dir, {
+            "model": tr.inner.state_dict(), "optimizer": tr.optimizer.state_dict(),
+            "scheduler": tr.scheduler.state_dict(), "rng": rng, "objective": obj,
+            "loop": asdict(tr.state)})
+    barrier()
+
+
+def finish_training(tr: Training) -> None:
+    """Close the progress bar; save the last model if no validation ever selected one."""
+    tr.bar.close()
+    if tr.objective.select_key is not None and tr.state.best_step is None and tr.info.is_main:
+        logger.warning("no validation metric was computed; saving the last model")
+        ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+    barrier()
 
 
 def train_loop(model: torch.nn.Module, objective: Objective, train_set: Dataset,
@@ -157,7 +222,7 @@ def train_loop(model: torch.nn.Module, objective: Objective, train_set: Dataset,
     run_dir : path-like
         Existing, writable folder (rank 0 writes; other ranks only read on resume).
     info : DistInfo
-        From :func:`csbrain.train.distributed.setup`.
+        From :func:`csbrain.engine.distributed.setup`.
     val_set : Dataset | None
         Evaluated every ``eval_every`` steps (0: every epoch) on rank 0.
     resume : bool
@@ -166,172 +231,32 @@ def train_loop(model: torch.nn.Module, objective: Objective, train_set: Dataset,
         Stored in the saved model's ``config.json`` ``extra`` (preprocessing, labels...).
     hooks : sequence of callables
         Called with the :class:`LoopState` after every step (after any checkpoint); an
-        exception raised there stops the run (tests use it to simulate a kill).
+        exception raised there stops the run.
 
     Returns
     -------
     LoopState
     """
-    run_dir = Path(run_dir)
-    log = _MetricsLog(run_dir / METRICS_LOG, info.is_main)
-    if len(train_set) == 0:
-        raise ValueError("the training set is empty; expected at least one window")
-    if cfg.batch_size % info.world_size:
-        raise ValueError(f"batch_size={cfg.batch_size} (global) does not divide over "
-                         f"{info.world_size} processes; choose a multiple of {info.world_size}")
-    if objective.select_key is not None and (val_set is None or len(val_set) == 0):
-        raise ValueError(f"model selection on {objective.select_key!r} needs a validation set; "
-                         f"pass val_set or select the last model")
-    per_rank = cfg.batch_size // info.world_size
-    sampler = ResumableSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                               shuffle=True, seed=cfg.seed)
-    loader_gen = torch.Generator()
-    loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler,
-                        num_workers=cfg.num_workers, generator=loader_gen,
-                        pin_memory=info.device.type == "cuda")
-    steps_per_epoch = math.ceil(sampler.num_samples / per_rank)
-    total = cfg.max_steps or cfg.epochs * steps_per_epoch
-    warmup = cfg.warmup_steps or int(round(cfg.warmup_epochs * steps_per_epoch))
-
-    model.to(info.device)
-    optimizer = build_optimizer(
-        model, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        decay_norm_and_bias=cfg.decay_norm_and_bias,
-        backbone_lr=getattr(cfg, "backbone_lr", None), head_lr=getattr(cfg, "head_lr", None))
-    scheduler = cosine_with_warmup(optimizer, total_steps=total, warmup_steps=warmup, lr=cfg.lr,
-                                   min_lr=cfg.min_lr)
-    state = LoopState(total_steps=total)
-    seed_everything(cfg.seed + info.rank)
-    if resume:
-        saved = ckpt.load_trainer_state(run_dir)
-        if saved["loop"]["total_steps"] != total:
-            raise ValueError(f"cannot resume: the checkpoint's run has "
-                             f"{saved['loop']['total_steps']} steps but this configuration "
-                             f"gives {total} (epochs, max_steps, batch_size or the data changed)")
-        unwrap(model).load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        objective.load_state_dict(saved["objective"][info.rank])
-        ckpt.set_rng_state(saved["rng"][info.rank])
-        state = LoopState(**saved["loop"])
-        log.truncate(state.log_bytes)
-        logger.info("resumed %s at step %d of %d (epoch %d)", run_dir, state.step, total,
-                    state.epoch)
-    ddp_model = wrap_ddp(model, info)
-    amp = use_bf16(cfg.bf16, info.device)
-    autocast = (lambda: torch.autocast(info.device.type, dtype=torch.bfloat16)) if amp \
-        else contextlib.nullcontext
-
-    def evaluate() -> dict[str, Any]:
-        metrics: dict[str, Any] = {}
-        if val_set is not None and len(val_set) and info.is_main:
-            inner = unwrap(ddp_model)
-            inner.eval()
-            with torch.no_grad(), autocast():
-                metrics = {f"val_{k}": v for k, v in
-                           objective.evaluate(inner, val_set, info).items()}
-            objective.train_mode(ddp_model)
-        return broadcast_object(metrics) if info.distributed else metrics
-
-    def select(metrics: dict[str, Any]) -> None:
-        key = objective.select_key
-        if key is None:
-            return
-        value = metrics.get(key)
-        if value is None:
-            raise ValueError(f"select metric {key!r} is not among the validation metrics "
-                             f"{sorted(metrics)}")
-        if _better(float(value), state.best_metric, objective.select_mode):
-            state.best_metric, state.best_step = float(value), state.step
-            if info.is_main:
-                ckpt.save_model(unwrap(ddp_model), run_dir, extra=save_extra)
-            logger.info("step %d: new best %s = %.5g", state.step, key, value)
-
-    def checkpoint() -> None:
-        rng = [ckpt.rng_state()]
-        obj = [objective.state_dict()]
-        if info.distributed:
-            rng, obj = _gather(rng[0]), _gather(obj[0])
-        if info.is_main:
-            if objective.select_key is None:
-                ckpt.save_model(unwrap(ddp_model), run_dir, extra=save_extra)
-            state.log_bytes = log.size()
-            ckpt.save_trainer_state(run_dir, {
-                "model": unwrap(ddp_model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng, "objective": obj,
-                "loop": asdict(state)})
-        barrier()
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=state.step, desc="train", unit="step", dynamic_ncols=True,
-               disable=not (cfg.progress and info.is_main))
-    objective.train_mode(ddp_model)
-    t0 = time.perf_counter()
-    while state.step < total and not state.finished:
-        sampler.set_epoch(state.epoch)
-        sampler.set_start(state.batch_in_epoch * per_rank)
-        loader_gen.manual_seed(cfg.seed * 1_000_003 + state.epoch)
-        for batch in loader:
-            batch = _to_device(batch, info.device)
-            with autocast():
-                loss = objective.loss(ddp_model, batch, info)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {state.step} (epoch "
-                                         f"{state.epoch}); lower lr or check the data")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = (torch.nn.utils.clip_grad_norm_(ddp_model.parameters(), cfg.grad_clip)
-                         if cfg.grad_clip is not None else None)
-            lr_now = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            state.step += 1
-            state.batch_in_epoch += 1
-            value = float(loss.detach())
-            state.epoch_loss_sum += value
-            state.epoch_loss_count += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4g}", epoch=state.epoch)
-            if state.step % cfg.log_every == 0 or state.step == total:
-                log.write({"step": state.step, "epoch": state.epoch, "loss": value,
-                           "lr": lr_now, "grad_norm": None if grad_norm is None
-                           else float(grad_norm), "time_s": round(time.perf_counter() - t0, 3)})
-            last = state.step >= total
-            if cfg.eval_every and (state.step % cfg.eval_every == 0 or last):
-                metrics = evaluate()
-                log.write({"step": state.step, "epoch": state.epoch, **metrics})
-                select(metrics)
-            if (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) and not last:
-                checkpoint()
+    tr = start_training(model, objective, train_set, cfg, run_dir, info, val_set=val_set,
+                        resume=resume, save_extra=save_extra)
+    objective.train_mode(tr.model)
+    while tr.state.step < tr.total and not tr.state.finished:
+        start_epoch(tr)
+        for batch in tr.loader:
+            train_step(tr, batch)
+            last = end_of_step(tr)
             for hook in hooks:
-                hook(state)
+                hook(tr.state)
             if last:
                 break
-        epoch_done = state.batch_in_epoch >= steps_per_epoch
-        if epoch_done:
-            mean = all_reduce_sum(torch.tensor([state.epoch_loss_sum, state.epoch_loss_count],
-                                               dtype=torch.float64, device=info.device))
-            record = {"step": state.step, "epoch": state.epoch,
-                      "train_loss": float(mean[0] / mean[1].clamp_min(1))}
-            if not cfg.eval_every:
-                metrics = evaluate()
-                record.update(metrics)
-                select(metrics)
-            log.write(record)
-            state.epoch += 1
-            state.batch_in_epoch = 0
-            state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
-        if state.step >= total:
-            state.finished = True
-        if not cfg.checkpoint_every or state.finished:
-            checkpoint()
-    bar.close()
-    if objective.select_key is not None and state.best_step is None and info.is_main:
-        logger.warning("no validation metric was computed; saving the last model")
-        ckpt.save_model(unwrap(ddp_model), run_dir, extra=save_extra)
-    barrier()
-    return state
+        if tr.state.batch_in_epoch >= tr.steps_per_epoch:
+            end_of_epoch(tr)
+        if tr.state.step >= tr.total:
+            tr.state.finished = True
+        if not cfg.checkpoint_every or tr.state.finished:
+            save_checkpoint(tr)
+    finish_training(tr)
+    return tr.state
 
 
 def _gather(obj: Any) -> list[Any]:

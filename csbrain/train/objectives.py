@@ -10,15 +10,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from csbrain.eval.inference import predict_outputs
-from csbrain.eval.metrics import compute_metrics, metric_mode, scores_from_outputs
-from csbrain.train.distributed import DistInfo, all_reduce_sum, unwrap
+from csbrain.engine.distributed import DistInfo, all_reduce_sum, unwrap
+from csbrain.engine.inference import predict_outputs
+from csbrain.engine.metrics import LOSS, compute_metrics, metric_mode, scores_from_outputs
 from csbrain.train.losses import masked_mse, supervised_loss
 from csbrain.train.masking import bernoulli_mask, sorted_target
+from csbrain.train.seeds import stream_seed
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MaskedReconstruction", "Supervised"]
+
+#: Stream offsets (:func:`~csbrain.train.seeds.stream_seed`): training masks (plus
+#: ``_RANK_STRIDE * rank``, so ranks draw different masks) and the fixed validation masks.
+_MASK_STREAM, _RANK_STRIDE, _VAL_MASK_STREAM = 1, 7919, 104729
 
 
 class MaskedReconstruction:
@@ -31,7 +36,7 @@ class MaskedReconstruction:
         Seeds the mask generator (offset by the rank, so ranks draw different masks).
     rank : int
     select_val_loss : bool
-        Select the saved model by the validation loss (else keep the last).
+        Select the saved model by the validation loss (``val_loss``; else keep the last).
     batch_size : int
         Batch size of the validation pass.
     """
@@ -42,8 +47,9 @@ class MaskedReconstruction:
                  select_val_loss: bool = False, batch_size: int = 64) -> None:
         self.mask_ratio = mask_ratio
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed * 1_000_003 + 7919 * rank + 1)
-        self.select_key = "val_loss" if select_val_loss else None
+        self.generator = torch.Generator().manual_seed(
+            stream_seed(seed, _MASK_STREAM + _RANK_STRIDE * rank))
+        self.select_key = LOSS if select_val_loss else None
         self.batch_size = batch_size
 
     def loss(self, model: torch.nn.Module, batch: Any, info: DistInfo) -> torch.Tensor:
@@ -60,7 +66,7 @@ class MaskedReconstruction:
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, dataset: Dataset, info: DistInfo) -> dict[str, Any]:
         """Masked MSE over ``dataset`` with masks drawn from a fixed seed (comparable evals)."""
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 104729)
+        gen = torch.Generator().manual_seed(stream_seed(self.seed, _VAL_MASK_STREAM))
         total, count = 0.0, 0.0
         order = model.backbone.layout.order
         for x, _ in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
@@ -70,7 +76,7 @@ class MaskedReconstruction:
             n = float(mask.sum())
             total += float(masked_mse(recon, sorted_target(x, order), mask)) * max(n, 1.0)
             count += n
-        return {"loss": total / max(count, 1.0)}
+        return {LOSS: total / max(count, 1.0)}
 
     def train_mode(self, model: torch.nn.Module) -> None:
         model.train()
@@ -91,7 +97,8 @@ class Supervised:
     label_smoothing : float
         Multi-class only.
     select : str | None
-        Validation metric selecting the saved model (``loss`` allowed), None: the last.
+        Metric of :meth:`evaluate` that selects the saved model (a name of
+        :func:`csbrain.engine.metrics.selectable_metrics`, without ``val_``); None: the last.
     freeze_backbone : bool
         Keep the backbone in eval mode while training (linear probing).
     batch_size : int
@@ -102,8 +109,8 @@ class Supervised:
                  freeze_backbone: bool = False, batch_size: int = 64) -> None:
         self.task = task
         self.label_smoothing = label_smoothing if task == "multiclass" else 0.0
-        self.select_key = f"val_{select}" if select else None
-        self.select_mode = metric_mode(select or "loss")
+        self.select_key = select
+        self.select_mode = metric_mode(select or LOSS)
         self.freeze_backbone = freeze_backbone
         self.batch_size = batch_size
 
@@ -114,7 +121,7 @@ class Supervised:
     def metrics(self, outputs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Spec §5 metrics plus the loss, from outputs ``(n, n_outputs)`` and labels ``(n,)``."""
         out = compute_metrics(self.task, y, scores_from_outputs(self.task, outputs))
-        out["loss"] = float(supervised_loss(torch.from_numpy(outputs), torch.from_numpy(y),
+        out[LOSS] = float(supervised_loss(torch.from_numpy(outputs), torch.from_numpy(y),
                                             self.task, label_smoothing=self.label_smoothing))
         return out
 

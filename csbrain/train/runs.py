@@ -16,22 +16,23 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from csbrain.configio import to_dict
-from csbrain.eval.metrics import SELECT_DEFAULT, save_metrics
-from csbrain.train import rundir
+from csbrain.engine import rundir
+from csbrain.engine.distributed import DistInfo, barrier, setup
+from csbrain.engine.inference import predict_outputs
+from csbrain.engine.metrics import LOSS, SELECT_DEFAULT, VAL_PREFIX, save_metrics
+from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
+from csbrain.engine.splits import holdout_indices, split_indices
+from csbrain.models import load_model
+from csbrain.train.build import build_classifier, build_pretraining_model
 from csbrain.train.config import FinetuneConfig, PretrainConfig
-from csbrain.train.data import RunData, open_run_data
-from csbrain.train.distributed import DistInfo, barrier, setup
-from csbrain.train.loop import LoopState, seed_everything, train_loop
+from csbrain.train.loop import train_loop
 from csbrain.train.objectives import MaskedReconstruction, Supervised
-from csbrain.train.splits import holdout_indices, split_indices
+from csbrain.train.seeds import seed_everything
+from csbrain.train.training import LoopState
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "pretrain", "finetune", "infer_task", "model_extra", "INIT_OVERRIDABLE"]
-
-#: ``model.*`` keys that may differ from an ``init`` checkpoint's architecture (weights unchanged).
-INIT_OVERRIDABLE = ("dropout",)
+__all__ = ["RunResult", "pretrain", "finetune", "infer_task", "model_extra"]
 
 
 @dataclass
@@ -105,14 +106,11 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     _record(run_dir, "pretrain", cfg, rd, info, resume,
             {"split": {"train": len(train_idx), "val": len(val_idx)}})
     seed_everything(cfg.seed)
-    from csbrain.models import CSBrainForPretraining
-
-    model = CSBrainForPretraining(rd.montage, cfg.model_config)
-    if cfg.mask_token == "learned":
-        model.backbone.patch_embedding.mask_token.requires_grad_(True)
-    select = cfg.select_metric == "val_loss" or (cfg.select_metric == "auto" and len(val_idx))
+    model = build_pretraining_model(rd, cfg)
+    select = cfg.select()
     objective = MaskedReconstruction(cfg.mask_ratio, seed=cfg.seed, rank=info.rank,
-                                     select_val_loss=bool(select), batch_size=cfg.batch_size)
+                                     select_val_loss=select != "last" and len(val_idx) > 0,
+                                     batch_size=cfg.batch_size)
     val_set = Subset(rd.dataset, val_idx.tolist()) if len(val_idx) else None
     state = train_loop(model, objective, Subset(rd.dataset, train_idx.tolist()), cfg, run_dir,
                        info, val_set=val_set, resume=resume, hooks=hooks,
@@ -122,10 +120,8 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
                                "best_step": state.best_step}
     if info.is_main:
         if val_set is not None:
-            from csbrain.models import load_model
-
             best = load_model(run_dir).to(info.device)
-            metrics["val_loss"] = objective.evaluate(best, val_set, info)["loss"]
+            metrics[VAL_PREFIX + LOSS] = objective.evaluate(best, val_set, info)[LOSS]
         save_metrics(run_dir / rundir.METRICS_FINAL, metrics)
     barrier()
     return RunResult(run_dir, metrics, state)
@@ -136,8 +132,7 @@ def _task_labels(rd: RunData, cfg: FinetuneConfig) -> tuple[np.ndarray, str, int
     labels = np.asarray(rd.labels)
     if len(labels) == 0:
         raise ValueError(f"data {rd.source!r} holds no window; fine-tuning needs labelled windows")
-    labelled = np.flatnonzero(labels != -1) if labels.dtype.kind in "iu" else \
-        np.flatnonzero(np.isfinite(labels))
+    labelled = labelled_indices(labels)
     if len(labelled) == 0:
         raise ValueError(f"data {rd.source!r} has no labels (every window is -1, unlabelled); "
                          f"prepare it with labels.mode=events, recording or trials to fine-tune")
@@ -156,38 +151,6 @@ def _task_labels(rd: RunData, cfg: FinetuneConfig) -> tuple[np.ndarray, str, int
                              f"task=multiclass")
         return labelled, task, 1
     return labelled, task, n_classes
-
-
-def _build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int):
-    from csbrain.models import CSBrainForClassification, CSBrainForRegression
-
-    model_cfg = cfg.model_config
-    state = None
-    if cfg.init:
-        init_cfg, state = rundir.load_init_backbone(cfg.init)
-        set_fields = {k: getattr(cfg.model_config, k) for k, v in to_dict(cfg.model).items()
-                      if k != "preset" and v is not None}
-        clash = {k: v for k, v in set_fields.items()
-                 if k not in INIT_OVERRIDABLE and v != getattr(init_cfg, k)}
-        if clash:
-            raise ValueError(f"model.{', model.'.join(f'{k}={v!r}' for k, v in clash.items())} "
-                             f"conflict with the --init checkpoint {cfg.init} ("
-                             f"{', '.join(f'{k}={getattr(init_cfg, k)!r}' for k in clash)}); "
-                             f"with --init the architecture is the checkpoint's: only "
-                             f"{', '.join('model.' + k for k in INIT_OVERRIDABLE)} may be set")
-        model_cfg = init_cfg.replace(**set_fields)
-        logger.info("initial backbone from %s (%s)", cfg.init, model_cfg)
-    cls = CSBrainForRegression if task == "regression" else CSBrainForClassification
-    model = cls(rd.montage, model_cfg, n_outputs=n_outputs,
-                n_times=rd.n_patches * model_cfg.patch_size,
-                head=cfg.head, head_dropout=cfg.head_dropout)
-    if state is not None:
-        from csbrain.models.hub import load_strict
-
-        load_strict(model.backbone, state, what=f"--init {cfg.init}")
-    if cfg.freeze_backbone:
-        model.backbone.requires_grad_(False)
-    return model
 
 
 def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *,
@@ -213,11 +176,11 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     info, run_dir = _start(out, cfg, resume)
     rd = open_run_data(data)
     labelled, task, n_outputs = _task_labels(rd, cfg)
-    sub = split_indices({k: v[labelled] for k, v in rd.groups.items()}, cfg.split)
-    parts = {k: labelled[v] for k, v in sub.items()}
-    select = cfg.select_metric
+    select = cfg.select(task)            # a metric the task lacks stops here, before training
     if select == "auto":
         select = SELECT_DEFAULT[task]
+    sub = split_indices({k: v[labelled] for k, v in rd.groups.items()}, cfg.split)
+    parts = {k: labelled[v] for k, v in sub.items()}
     if not len(parts["val"]) and select != "last":
         logger.warning("no validation windows: the last model is kept (select_metric=last)")
         select = "last"
@@ -227,7 +190,7 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
              "split_recordings": {k: sorted(set(rd.groups["recording"][v].tolist()))
                                   for k, v in parts.items()}})
     seed_everything(cfg.seed)
-    model = _build_classifier(rd, cfg, task, n_outputs)
+    model = build_classifier(rd, cfg, task, n_outputs)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     objective = Supervised(task, label_smoothing=cfg.label_smoothing,
                            select=None if select == "last" else select,
@@ -236,14 +199,13 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     state = train_loop(model, objective, sets["train"], cfg, run_dir, info,
                        val_set=sets["val"] if len(parts["val"]) else None, resume=resume,
                        hooks=hooks, save_extra=model_extra("finetune", rd, task=task))
+    if state.best_step is None:  # nothing was selected: model.safetensors is the last model
+        select = "last"
     metrics: dict[str, Any] = {"kind": "finetune", "task": task, "select_metric": select,
                                "best_step": state.best_step, "steps": state.step,
                                "label_names": list(rd.label_names),
                                "n": {k: len(v) for k, v in parts.items()}}
     if info.is_main:
-        from csbrain.eval.inference import predict_outputs
-        from csbrain.models import load_model
-
         best = load_model(run_dir).to(info.device)
         for name in ("val", "test"):
             if len(parts[name]):

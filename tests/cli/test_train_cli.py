@@ -4,6 +4,9 @@ test writes, and their one-line errors."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -75,6 +78,7 @@ def test_resume_after_a_finished_run_is_a_no_op(store, tmp_path, capsys):
     (["--set", "freeze_backbone=Flase"], "freeze_backbone='Flase' is not valid; expected bool"),
     (["--set", "epochs=many"], "epochs='many' is not valid; expected int"),
     (["--set", "epochs"], "override 'epochs' is not key=value"),
+    (["--set", "select_metric=balanced_acc"], "Did you mean 'balanced_accuracy'"),
 ])
 def test_bad_config_is_one_line_exit_2(store, tmp_path, capsys, extra, message):
     assert main(["finetune", "--data", str(store), "--out", str(tmp_path / "r"), *extra]) == 2
@@ -96,3 +100,44 @@ def test_bad_data_and_outputs_are_one_line_errors(tmp_path, capsys):
     assert main(["pretrain", "--data", str(unlabelled), "--out", str(tmp_path / "f" / "run"),
                  *SET]) == 2
     assert "is not writable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bug", [KeyError, TypeError, RuntimeError, AttributeError])
+def test_a_bug_is_not_a_user_error(store, tmp_path, monkeypatch, bug):
+    """Only ValueError (the project's CSBrainError) and OSError are one-line user errors."""
+    def broken(*args, **kwargs):
+        raise bug("an internal bug")
+
+    monkeypatch.setattr("csbrain.train.runs.open_run_data", broken)
+    with pytest.raises(bug, match="an internal bug"):
+        main(["finetune", "--data", str(store), "--out", str(tmp_path / "r"), *SET])
+
+
+def test_user_errors_are_one_line_and_bugs_show_a_traceback(store, tmp_path):
+    driver = textwrap.dedent("""
+        import sys
+        import csbrain.train.runs as runs
+        from csbrain.cli import main
+
+        def broken(*args, **kwargs):
+            raise KeyError("an internal bug")
+
+        if sys.argv[1] == "bug":
+            runs.open_run_data = broken
+        sys.exit(main(sys.argv[2:]))
+    """)
+
+    def cli(kind, *args):
+        return subprocess.run([sys.executable, "-c", driver, kind, *args], capture_output=True,
+                              text=True, timeout=300)
+
+    args = ["finetune", "--data", str(store), *SET]
+    bug = cli("bug", *args, "--out", str(tmp_path / "a"))
+    assert bug.returncode == 1 and "Traceback" in bug.stderr
+    assert "KeyError: 'an internal bug'" in bug.stderr
+    user = cli("user", *args, "--out", str(tmp_path / "b"), "--set", "select_metric=r2")
+    assert user.returncode == 2 and "Traceback" not in user.stderr
+    assert user.stderr.strip().splitlines() == [
+        "csbrain finetune: error: select_metric='r2' is not a validation metric of task "
+        "'binary'; expected one of ['auto', 'last', 'balanced_accuracy', 'auroc', 'auc_pr', "
+        "'accuracy', 'loss'] (the 'val_' prefix is optional)."]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from csbrain.demo.data import covered_hours, pretraining_corpus, task_split, time_fractions
-from csbrain.demo.plan import HOLDOUT_FROM, PRETRAIN_CHANNELS, DemoTask
+from csbrain.demo.plan import HOLDOUT_FROM, PLANS, PRETRAIN_CHANNELS, DemoTask
 
 P = 10                      # 10-s windows
 STEP = 5 * 200              # every 5 s: consecutive windows overlap by half
@@ -83,3 +83,18 @@ def test_bad_jobs_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="jobs must be >= 1, got 0"):
         run_demo(tmp_path / "demo", quick=True, jobs=0)
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_plans_are_valid_run_configs(name):
+    """Every size the demo runs is a valid config; pretraining holds windows out (the curve
+    the pretraining figure labels with that fraction)."""
+    from csbrain.configio import load_config
+    from csbrain.demo.run import _overrides
+    from csbrain.train import FinetuneConfig, PretrainConfig
+
+    plan = PLANS[name]
+    pre = load_config(PretrainConfig, None, _overrides(plan.model, plan.pretrain))
+    assert 0 < pre.val_fraction < 1 and pre.select() == "auto"
+    ft = load_config(FinetuneConfig, None, _overrides(plan.model, plan.finetune))
+    assert ft.model_config == pre.model_config

@@ -24,14 +24,17 @@ def demo(tmp_path_factory):
     import torch
 
     from csbrain.cli import main
+    from csbrain.data import fetch
+    from csbrain.demo.plan import PRETRAIN_SOURCES, TASKS
 
     out = tmp_path_factory.mktemp("demo")
     torch.set_num_threads(2)
-    try:
-        code = main(["demo", "--quick", "--out", str(out)])
+    try:  # the recordings first, so that only a network failure skips
+        for name in sorted({t.dataset for t in TASKS} | {s.dataset for s in PRETRAIN_SOURCES}):
+            fetch(name)
     except IndexUnreachableError as err:  # pragma: no cover - depends on the network
         pytest.skip(f"the package index cannot be reached: {err}")
-    assert code == 0
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -79,9 +82,11 @@ def test_eyes_closed_open_is_learned(demo):
 
 def test_no_test_window_in_pretraining(demo):
     _, results = demo
+    assert results["pretraining"]["val_fraction"] == results["plan"]["pretrain"]["val_fraction"]
     for source in results["pretraining"]["corpus"]:
         assert source["kept"] <= source["windows"]
-    assert results["pretraining"]["n_windows"] == sum(s["kept"] for s in results["pretraining"]["corpus"])
+    corpus = results["pretraining"]["corpus"]
+    assert results["pretraining"]["n_windows"] == sum(s["kept"] for s in corpus)
 
 
 def test_report_states_hardware_versions_and_wall_times(demo):

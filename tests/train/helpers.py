@@ -22,7 +22,7 @@ def arrays(n: int = 32, *, n_patches: int = 2, seed: int = 0, signal: float = 1.
 
 
 def run_data(n: int = 32, *, n_groups: int = 8, labels: bool = True, seed: int = 0):
-    from csbrain.train.data import RunData
+    from csbrain.engine.rundata import RunData
 
     x, y = arrays(n, seed=seed)
     if not labels:

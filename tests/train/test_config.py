@@ -51,10 +51,34 @@ def test_booleans_are_parsed_not_truthy(text, value):
     (PretrainConfig, "freeze_backbone=true", "unknown config key 'freeze_backbone'"),
     (PretrainConfig, "model.preset=huge", "preset='huge' is not allowed"),
     (FinetuneConfig, "batch_size=0", "batch_size must be >= 1"),
+    (FinetuneConfig, "select_metric=balanced_acc", r"select_metric='balanced_acc' is not a "
+     r"validation metric of any task.*Did you mean 'balanced_accuracy'"),
+    (FinetuneConfig, "select_metric=val_val_loss", "is not a validation metric"),
+    (PretrainConfig, "select_metric=balanced_accuracy",
+     r"not a validation metric of pretraining; expected one of \['auto', 'last', 'loss'\]"),
 ])
 def test_bad_keys_types_values_rejected(cls, override, match):
     with pytest.raises(ConfigError, match=match):
         load_run_config(cls, None, [override])
+
+
+def test_select_metric_is_checked_against_the_task_and_loses_its_val_prefix():
+    def select(cls, *overrides):
+        return load_run_config(cls, None, list(overrides)).select()
+
+    assert select(FinetuneConfig, "select_metric=val_loss") == "loss"
+    assert select(FinetuneConfig, "select_metric=loss") == "loss"
+    assert select(FinetuneConfig, "select_metric=val_balanced_accuracy") == "balanced_accuracy"
+    assert select(FinetuneConfig, "select_metric=auto") == "auto"
+    assert select(PretrainConfig, "select_metric=val_loss", "val_fraction=0.1") == "loss"
+    assert select(FinetuneConfig, "task=regression", "select_metric=rmse") == "rmse"
+    with pytest.raises(ConfigError, match="'auroc' is not a validation metric of task "
+                                          "'regression'"):
+        load_run_config(FinetuneConfig, None, ["task=regression", "select_metric=auroc"])
+    cfg = load_run_config(FinetuneConfig, None, ["select_metric=auroc"])   # task inferred later
+    assert cfg.select("binary") == "auroc"
+    with pytest.raises(ValueError, match="of task 'multiclass'"):
+        cfg.select("multiclass")
 
 
 def test_inconsistent_values_rejected():

@@ -56,7 +56,7 @@ def _launch(tmp_path: Path, n: int) -> Path:
 def _initial_weights() -> dict[str, torch.Tensor]:
     from csbrain.config import CSBrainConfig
     from csbrain.models import CSBrainForClassification
-    from csbrain.train.loop import seed_everything
+    from csbrain.train.seeds import seed_everything
     from tests.train.helpers import CHANNELS
 
     seed_everything(0)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from csbrain.eval.inference import predict_outputs
+from csbrain.engine.checkpoint import load_trainer_state
+from csbrain.engine.inference import predict_outputs
 from csbrain.models import load_model
 from csbrain.train import finetune, pretrain
-from csbrain.train.checkpoint import load_trainer_state
 from tests.train.helpers import finetune_cfg, pretrain_cfg, run_data
 
 
@@ -85,7 +85,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, kind):
 
 def test_failed_checkpoint_write_then_resume(tmp_path, monkeypatch):
     data, cfg = run_data(16), finetune_cfg("epochs=2", "checkpoint_every=2")
-    import csbrain.train.checkpoint as ckpt
+    import csbrain.engine.checkpoint as ckpt
 
     real = ckpt.save_trainer_state
     calls = {"n": 0}
@@ -150,7 +150,7 @@ def test_frozen_backbone_changes_only_the_head(tmp_path):
     finetune(cfg, run_data(16), tmp_path / "probe")
     from csbrain.config import CSBrainConfig
     from csbrain.models import CSBrainForClassification
-    from csbrain.train.loop import seed_everything
+    from csbrain.train.seeds import seed_everything
     from tests.train.helpers import CHANNELS
 
     seed_everything(cfg.seed)   # the run's initial weights
@@ -197,7 +197,7 @@ def test_bf16_autocast_on_cpu_and_learned_mask_token(tmp_path):
 
 
 def test_regression_task_is_inferred_from_float_labels(tmp_path):
-    from csbrain.train.data import RunData
+    from csbrain.engine.rundata import RunData
     from tests.train.helpers import CHANNELS, arrays
 
     x, y = arrays(24)
@@ -207,3 +207,35 @@ def test_regression_task_is_inferred_from_float_labels(tmp_path):
     assert r.metrics["task"] == "regression" and r.metrics["select_metric"] == "r2"
     assert {"pearson_r", "r2", "rmse"} <= set(r.metrics["test"])
     assert load_model(tmp_path / "reg").__class__.__name__ == "CSBrainForRegression"
+
+
+def test_select_metric_val_loss_selects_on_the_validation_loss(tmp_path):
+    r = finetune(finetune_cfg("epochs=3", "select_metric=val_loss"), run_data(16), tmp_path / "r")
+    val = [rec["val_loss"] for rec in _log(tmp_path / "r") if "val_loss" in rec]
+    assert len(val) == 3 and r.metrics["select_metric"] == "loss"
+    assert r.state.best_metric == min(val)
+    assert r.state.best_step == 2 * (1 + val.index(min(val)))     # 2 steps per epoch
+
+
+def test_a_metric_the_task_lacks_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="select_metric='r2' is not a validation metric of task "
+                                         "'binary'.*'auroc'"):
+        finetune(finetune_cfg("select_metric=r2"), run_data(16), tmp_path / "r")
+    assert not (tmp_path / "r" / "run_config.json").exists()
+    assert not (tmp_path / "r" / "trainer_state.pt").exists()
+
+
+def test_an_undefined_select_metric_selects_nothing_and_says_so(tmp_path):
+    """AUROC of a one-class validation set is undefined: no selection, the last model kept."""
+    from csbrain.engine.rundata import RunData
+    from tests.train.helpers import CHANNELS, arrays
+
+    x, y = arrays(24)
+    recording = [f"{'ab'[c]}{i % 3}" for i, c in enumerate(y)]   # a*: class 0, b*: class 1
+    data = RunData.from_arrays(x, y, CHANNELS, recording=recording)
+    r = finetune(finetune_cfg("epochs=2", "select_metric=auroc", 'split.val=["a0"]',
+                              'split.test=["a1", "b1"]'), data, tmp_path / "r")
+    assert r.state.best_step is None and r.metrics["select_metric"] == "last"
+    last = load_trainer_state(tmp_path / "r")["model"]
+    saved = load_file(tmp_path / "r" / "model.safetensors")
+    assert all(torch.equal(saved[k], last[k]) for k in saved)

@@ -1,4 +1,4 @@
-"""What a training run reads: :class:`RunData`, windows plus the facts a run must record.
+"""What runs and evaluations read: :class:`RunData`, windows plus the facts a run must record.
 
 A run needs a :class:`~torch.utils.data.Dataset` of ``(x (C, P, 200) float32, label)`` items,
 the montage of its channels, the preprocessing config that produced it (saved into the model
@@ -23,10 +23,30 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from csbrain import units
+from csbrain.data.store import UNLABELLED
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunData", "open_run_data"]
+__all__ = ["RunData", "open_run_data", "labelled_indices"]
+
+
+def labelled_indices(labels: np.ndarray) -> np.ndarray:
+    """Indices of the labelled windows.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (n,)
+        Integer class ids (:data:`csbrain.data.store.UNLABELLED`, -1, marks a window without
+        label) or float targets (NaN marks one).
+
+    Returns
+    -------
+    ndarray of int64, shape (k,)
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iu":
+        return np.flatnonzero(labels != UNLABELLED)
+    return np.flatnonzero(np.isfinite(labels))
 
 
 @dataclass
@@ -41,7 +61,8 @@ class RunData:
     n_patches : int
         Patches per window ``P``.
     labels : ndarray, shape (n,)
-        Per-window labels (int, -1 unlabelled; or float for regression).
+        Per-window labels (int, -1 unlabelled; or float for regression, NaN unlabelled);
+        :func:`labelled_indices` picks the labelled ones.
     groups : dict of str to ndarray of str, shape (n,)
         ``subject``, ``recording``, ``window`` (index) and ``split`` ("" when unknown).
     prep_config : dict | None
@@ -114,7 +135,6 @@ class RunData:
                    n_patches=x.shape[2], labels=y, groups=groups, prep_config=prep,
                    label_names=list(label_names or []), source="memory",
                    fingerprint={"source": "memory", "n_windows": n, "sha256": h.hexdigest()})
-
 
     @classmethod
     def from_windows(cls, windows: Any) -> RunData:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from csbrain.train.config import SplitConfig
-from csbrain.train.splits import holdout_indices, split_indices
+from csbrain.engine.splits import SplitConfig, holdout_indices, split_indices
 
 
 def _groups(n=60, subjects=10, split=None):

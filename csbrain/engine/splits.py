@@ -1,20 +1,70 @@
 """Seeded train / validation / test splits by subject, recording or window.
 
-See :class:`csbrain.train.config.SplitConfig` for the rules. Every split is a function of the
-data's group labels and ``split.seed`` only, so runs with different training seeds share it.
+:class:`SplitConfig` states the rules (the ``split`` section of a fine-tuning config). Every
+split is a function of the data's group labels and ``split.seed`` only, so runs with different
+training seeds share it, and evaluation repeats a run's split from its ``run_config.json``.
+No torch import.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from csbrain.train.config import SplitConfig
+from csbrain._checks import check_float
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STORE_SPLIT_NAMES", "normalise_store_split", "split_indices", "holdout_indices"]
+__all__ = ["SplitConfig", "STORE_SPLIT_NAMES", "normalise_store_split", "split_indices",
+           "holdout_indices"]
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How a store's windows become train / validation / test sets (fine-tuning).
+
+    Precedence for the test set: the store's own split labels (``use_store_splits`` and some
+    recordings marked ``test``), then the groups listed in ``test``, then a seeded fraction
+    ``test_fraction`` of the ``by`` groups. The validation set likewise (store ``val``, the
+    groups in ``val``, then ``val_fraction`` of the remaining ``val_by`` groups). Groups never
+    straddle two sets.
+
+    Parameters
+    ----------
+    by : {"subject", "recording", "window"}
+        Grouping of the test split (windows of one subject stay together).
+    val_by : {"subject", "recording", "window"} | None
+        Grouping of the validation split (None: same as ``by``); e.g. train on one subject
+        with ``by="subject", test=["02"], val_by="recording"``.
+    val_fraction, test_fraction : float
+        Fractions of the groups (at least one group when > 0).
+    test, val : tuple of str
+        Explicit group ids (subjects, recording ids or window indices) for test / val.
+    seed : int
+        Seed of the split; independent of the run seed so that seeds share one split.
+    use_store_splits : bool
+        Use the ``split`` the store records per recording (official splits) when present.
+    """
+
+    by: Literal["subject", "recording", "window"] = "subject"
+    val_by: Literal["subject", "recording", "window"] | None = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    test: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    seed: int = 0
+    use_store_splits: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            check_float(f"split.{name}", getattr(self, name), min_value=0.0, max_value=1.0)
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"split.val_fraction={self.val_fraction} + split.test_fraction="
+                             f"{self.test_fraction} must be below 1 (training needs data)")
+
 
 #: Accepted values of a store's per-recording ``split`` field, by set.
 STORE_SPLIT_NAMES: dict[str, tuple[str, ...]] = {
@@ -70,7 +120,7 @@ def split_indices(groups: dict[str, np.ndarray], cfg: SplitConfig) -> dict[str, 
     ----------
     groups : dict of str to ndarray, shape (n,)
         ``subject``, ``recording``, ``window`` and ``split`` per window (see
-        :class:`csbrain.train.data.RunData`).
+        :class:`csbrain.engine.rundata.RunData`).
     cfg : SplitConfig
 
     Returns

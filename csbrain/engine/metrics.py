@@ -9,24 +9,31 @@ regression Pearson r, R², RMSE (+ MAE)
 
 Undefined values (AUROC with one class present, Pearson r of a constant) are ``None`` and
 logged, so the JSON stays valid.
+
+A run selects its saved model on one validation metric (``select_metric``):
+:func:`check_select_metric` checks the name against the metrics the task produces, before any
+training.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from csbrain._checks import check_option
+from csbrain._checks import CSBrainError, check_option, closest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TASK_METRICS", "SELECT_DEFAULT", "compute_metrics", "multiclass_metrics",
-           "binary_metrics", "regression_metrics", "scores_from_outputs", "save_metrics",
-           "metric_mode"]
+__all__ = ["TASK_METRICS", "EXTRA_METRICS", "BINARY_THRESHOLD", "SELECT_DEFAULT",
+           "SELECT_KEYWORDS", "VAL_PREFIX", "LOSS", "compute_metrics", "multiclass_metrics",
+           "binary_metrics",
+           "regression_metrics", "scores_from_outputs", "save_metrics", "metric_mode",
+           "selectable_metrics", "check_select_metric"]
 
 #: Headline metrics of each task kind (spec §5); every result also holds the extras.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -34,16 +41,82 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("balanced_accuracy", "auroc", "auc_pr"),
     "regression": ("pearson_r", "r2", "rmse"),
 }
+#: The other numbers each task's result holds (besides ``n`` and the confusion matrix).
+EXTRA_METRICS: dict[str, tuple[str, ...]] = {
+    "multiclass": ("accuracy",), "binary": ("accuracy",), "regression": ("mae",),
+}
 #: The metric that selects the fine-tuned checkpoint (spec §5).
 SELECT_DEFAULT: dict[str, str] = {"multiclass": "balanced_accuracy",
                                   "binary": "balanced_accuracy", "regression": "r2"}
-_LOWER_IS_BETTER = {"rmse", "mae", "loss"}
+#: Probability at and above which a binary prediction is class 1 (spec §5).
+BINARY_THRESHOLD = 0.5
+#: ``select_metric`` values that name no metric: ``auto`` (the task's default), ``last``.
+SELECT_KEYWORDS = ("auto", "last")
+#: Prefix of validation metrics in ``metrics.jsonl`` (``val_balanced_accuracy``).
+VAL_PREFIX = "val_"
+#: The objective's loss, reported by every validation next to the task's metrics.
+LOSS = "loss"
+_LOWER_IS_BETTER = {"rmse", "mae", LOSS}
+
+
+def _strip_val(name: str) -> str:
+    return name[len(VAL_PREFIX):] if name.startswith(VAL_PREFIX) else name
 
 
 def metric_mode(name: str) -> str:
     """``"min"`` for errors and losses (``rmse``, ``mae``, ``loss``), else ``"max"``."""
-    base = name[4:] if name.startswith("val_") else name
-    return "min" if base in _LOWER_IS_BETTER else "max"
+    return "min" if _strip_val(name) in _LOWER_IS_BETTER else "max"
+
+
+def selectable_metrics(task: str | None) -> tuple[str, ...]:
+    """Validation metrics a supervised run of ``task`` can select its model on.
+
+    Parameters
+    ----------
+    task : {"multiclass", "binary", "regression"} | None
+        None: any task (the names of every task).
+
+    Returns
+    -------
+    tuple of str
+        The task's headline and extra metrics, then :data:`LOSS`.
+    """
+    tasks = list(TASK_METRICS) if task is None else [check_option("task", task,
+                                                                  list(TASK_METRICS))]
+    names = [n for t in tasks for n in (*TASK_METRICS[t], *EXTRA_METRICS[t])]
+    return (*dict.fromkeys(names), LOSS)
+
+
+def check_select_metric(value: str, metrics: Sequence[str], *, name: str = "select_metric",
+                        what: str = "") -> str:
+    """Return the selection ``value`` names: a keyword or a metric, without ``val_``.
+
+    Parameters
+    ----------
+    value : str
+        ``auto``, ``last``, or one of ``metrics`` with or without the ``val_`` prefix
+        (``val_loss`` and ``loss`` are the same).
+    metrics : sequence of str
+        The validation metrics the run produces (e.g. :func:`selectable_metrics`).
+    name, what : str
+        For the message: the parameter and what the metrics are of (``"task 'binary'"``).
+
+    Raises
+    ------
+    CSBrainError
+        ``value`` names no metric of ``metrics``; the message lists them and the closest.
+    """
+    if value in SELECT_KEYWORDS:
+        return value
+    base = _strip_val(str(value))
+    if base in metrics:
+        return base
+    choices = [*SELECT_KEYWORDS, *metrics]
+    near = closest(base, choices, n=3)
+    hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+    of = f" of {what}" if what else ""
+    raise CSBrainError(f"{name}={value!r} is not a validation metric{of}; expected one of "
+                       f"{choices} (the {VAL_PREFIX!r} prefix is optional).{hint}")
 
 
 def _float(v: Any) -> float | None:
@@ -93,7 +166,8 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
             "n": int(len(y_true))}
 
 
-def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def binary_metrics(y_true: np.ndarray, prob: np.ndarray,
+                   threshold: float = BINARY_THRESHOLD) -> dict[str, Any]:
     """Metrics of a binary classifier from the positive-class probability.
 
     Parameters
@@ -102,7 +176,7 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5)
     prob : ndarray, shape (n,)
         Probability of class 1.
     threshold : float
-        Decision threshold (spec: 0.5).
+        Decision threshold (spec: :data:`BINARY_THRESHOLD`, 0.5; ``prob >= threshold`` is 1).
 
     Returns
     -------

@@ -1,5 +1,4 @@
-"""The run folder: creation (writable before any training), ``run_config.json``, resume checks,
-initial weights.
+"""The run folder: creation (writable before any training), ``run_config.json``, resume checks.
 
 A run folder holds::
 
@@ -21,19 +20,22 @@ from typing import Any
 import torch
 
 from csbrain._io import atomic_write_json, atomic_write_text
-from csbrain.train.checkpoint import TRAINER_STATE
-from csbrain.train.distributed import DistInfo, barrier
+from csbrain.engine.checkpoint import TRAINER_STATE
+from csbrain.engine.distributed import DistInfo, barrier
+from csbrain.models.hub import CONFIG_NAME, WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RUN_CONFIG", "METRICS_FINAL", "prepare_run_dir", "write_run_config",
-           "read_run_config", "check_resume", "load_init_backbone"]
+__all__ = ["RUN_CONFIG", "METRICS_FINAL", "METRICS_LOG", "RESUMABLE_CHANGES", "prepare_run_dir",
+           "write_run_config", "read_run_config", "check_resume"]
 
 RUN_CONFIG = "run_config.json"
 METRICS_FINAL = "metrics.json"
+#: Per-step and per-epoch records (JSON lines, rank 0).
+METRICS_LOG = "metrics.jsonl"
 #: Config keys that may change when resuming (they do not change what is computed).
 RESUMABLE_CHANGES = ("progress", "num_workers", "device", "log_every", "cpu_threads")
-_RUN_FILES = ("config.json", "model.safetensors", TRAINER_STATE, RUN_CONFIG, "metrics.jsonl")
+_RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, TRAINER_STATE, RUN_CONFIG, METRICS_LOG)
 
 
 def prepare_run_dir(out: str | Path, *, resume: bool, info: DistInfo) -> Path:
@@ -113,28 +115,3 @@ def check_resume(run_dir: Path, *, kind: str, config: Any, data: dict[str, Any])
         raise ValueError(f"cannot resume {str(run_dir)!r}: the data differ from the run's "
                          f"({saved.get('data', {}).get('source')} -> {data.get('source')})")
 
-
-def load_init_backbone(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
-    """Backbone config and weights from a model / run folder or a released ``.pth``.
-
-    Returns
-    -------
-    config : CSBrainConfig
-    state : dict of str to Tensor
-        Backbone state dict (keys without ``backbone.``).
-    """
-    from csbrain.models import CSBrain, load_model
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--init {str(path)!r} does not exist; expected a csbrain model "
-                                f"or run folder, or a released .pth checkpoint")
-    if path.is_dir():
-        model = load_model(path)
-    elif path.suffix.lower() in (".pth", ".pt", ".bin"):
-        model = CSBrain.from_released(path)
-    else:
-        raise ValueError(f"--init {str(path)!r} is neither a folder (config.json + "
-                         f"model.safetensors) nor a released checkpoint (.pth)")
-    backbone = getattr(model, "backbone", model)
-    return backbone.config, backbone.state_dict()

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from csbrain.config import CSBrainConfig
+from csbrain.engine import checkpoint as ckpt
 from csbrain.models import CSBrainForClassification, load_model
-from csbrain.train import checkpoint as ckpt
 from tests.train.helpers import CHANNELS
 
 

@@ -1,4 +1,5 @@
-"""Batched forward passes over a dataset: outputs, scores and token embeddings."""
+"""Batched forward passes over a dataset or windows in memory: outputs and token embeddings
+(:func:`csbrain.engine.metrics.scores_from_outputs` turns outputs into probabilities)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["predict_outputs", "embed_dataset"]
+__all__ = ["predict_outputs", "predict_windows", "embed_dataset"]
 
 
 def _loop(fn: Callable[[torch.Tensor], torch.Tensor], dataset: Dataset, batch_size: int,
@@ -59,6 +60,26 @@ def predict_outputs(model: torch.nn.Module, dataset: Dataset, *, batch_size: int
         return _loop(model, dataset, batch_size, device, progress, "predict")
     finally:
         model.train(was_training)
+
+
+def predict_windows(model: torch.nn.Module, x: np.ndarray, *, batch_size: int = 64,
+                    device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
+    """Outputs of a task model on windows held in memory (see :func:`predict_outputs`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : ndarray, shape (n, C, P, 200)
+        Windows in model units, channels in the model's input order.
+
+    Returns
+    -------
+    outputs : ndarray, shape (n, n_outputs)
+    """
+    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    dataset = TensorDataset(x, torch.zeros(len(x)))
+    return predict_outputs(model, dataset, batch_size=batch_size, device=device,
+                           progress=progress)[0]
 
 
 def embed_dataset(model: torch.nn.Module, dataset: Dataset, *, pooled: bool = True,

@@ -1,0 +1,93 @@
+"""The models a run trains: the pretraining model, and the classifier / regressor of
+fine-tuning with its initial backbone (``init``: a model or run folder, or a released ``.pth``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from csbrain.configio import to_dict
+from csbrain.engine.rundata import RunData
+from csbrain.models import (CSBrain, CSBrainForClassification, CSBrainForPretraining,
+                            CSBrainForRegression, load_model)
+from csbrain.models.hub import load_strict
+from csbrain.train.config import FinetuneConfig, PretrainConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["INIT_OVERRIDABLE", "load_init_backbone", "build_pretraining_model",
+           "build_classifier"]
+
+#: ``model.*`` keys that may differ from an ``init`` checkpoint's architecture (weights unchanged).
+INIT_OVERRIDABLE = ("dropout",)
+
+
+def load_init_backbone(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Backbone config and weights from a model / run folder or a released ``.pth``.
+
+    Returns
+    -------
+    config : CSBrainConfig
+    state : dict of str to Tensor
+        Backbone state dict (keys without ``backbone.``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--init {str(path)!r} does not exist; expected a csbrain model "
+                                f"or run folder, or a released .pth checkpoint")
+    if path.is_dir():
+        model = load_model(path)
+    elif path.suffix.lower() in (".pth", ".pt", ".bin"):
+        model = CSBrain.from_released(path)
+    else:
+        raise ValueError(f"--init {str(path)!r} is neither a folder (config.json + "
+                         f"model.safetensors) nor a released checkpoint (.pth)")
+    backbone = getattr(model, "backbone", model)
+    return backbone.config, backbone.state_dict()
+
+
+def build_pretraining_model(rd: RunData, cfg: PretrainConfig) -> CSBrainForPretraining:
+    """A :class:`CSBrainForPretraining` on the data's montage (a trainable mask token if
+    ``mask_token="learned"``)."""
+    model = CSBrainForPretraining(rd.montage, cfg.model_config)
+    if cfg.mask_token == "learned":
+        model.backbone.patch_embedding.mask_token.requires_grad_(True)
+    return model
+
+
+def build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int
+                     ) -> torch.nn.Module:
+    """The task model of a fine-tuning run, its backbone loaded from ``cfg.init`` if set.
+
+    With ``init`` the architecture is the checkpoint's: ``model.*`` keys other than
+    :data:`INIT_OVERRIDABLE` that differ from it raise ``ValueError``.
+    """
+    model_cfg = cfg.model_config
+    state = None
+    if cfg.init:
+        init_cfg, state = load_init_backbone(cfg.init)
+        set_fields = {k: getattr(cfg.model_config, k) for k, v in to_dict(cfg.model).items()
+                      if k != "preset" and v is not None}
+        clash = {k: v for k, v in set_fields.items()
+                 if k not in INIT_OVERRIDABLE and v != getattr(init_cfg, k)}
+        if clash:
+            raise ValueError(f"model.{', model.'.join(f'{k}={v!r}' for k, v in clash.items())} "
+                             f"conflict with the --init checkpoint {cfg.init} ("
+                             f"{', '.join(f'{k}={getattr(init_cfg, k)!r}' for k in clash)}); "
+                             f"with --init the architecture is the checkpoint's: only "
+                             f"{', '.join('model.' + k for k in INIT_OVERRIDABLE)} may be set")
+        model_cfg = init_cfg.replace(**set_fields)
+        logger.info("initial backbone from %s (%s)", cfg.init, model_cfg)
+    cls = CSBrainForRegression if task == "regression" else CSBrainForClassification
+    model = cls(rd.montage, model_cfg, n_outputs=n_outputs,
+                n_times=rd.n_patches * model_cfg.patch_size,
+                head=cfg.head, head_dropout=cfg.head_dropout)
+    if state is not None:
+        load_strict(model.backbone, state, what=f"--init {cfg.init}")
+    if cfg.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    return model
