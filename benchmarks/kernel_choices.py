@@ -60,7 +60,8 @@ def main() -> dict:
     q = torch.randn(B * C * cfg.window_size, H, n_win, D // H)
     s = torch.randn(B * C * cfg.window_size * H, n_win, n_win)
     out["short softmax"] = report("short-row softmax", "composite", "torch.softmax", medians({
-        "composite": lambda: fused_cpu._softmax(s), "torch.softmax": lambda: torch.softmax(s, -1)}, 20))
+        "composite": lambda: fused_cpu._softmax(s),
+        "torch.softmax": lambda: torch.softmax(s, -1)}, 20))
 
     def bmm_attention():
         sc = torch.matmul(q, q.transpose(-1, -2)) * (D // H) ** -0.5
@@ -73,8 +74,8 @@ def main() -> dict:
     if lp is not None:
         a, w = torch.randn(B * C * P, D), torch.randn(cfg.dim_feedforward, D)
         out["linear"] = report("linear (B*C*P, D) x (D, F)", "oneDNN", "torch.mm", medians({
-            "oneDNN": lambda: lp(a, w, None, "none", [], ""), "torch.mm": lambda: torch.mm(a, w.t())},
-            10))
+            "oneDNN": lambda: lp(a, w, None, "none", [], ""),
+            "torch.mm": lambda: torch.mm(a, w.t())}, 10))
     pair, default = Pair(C, P, B, cfg), fused_cpu.CHUNK_TOKENS
 
     def step(chunk):

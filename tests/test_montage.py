@@ -337,7 +337,6 @@ def test_canonical_name_default():
 # ------------------------------------------------------------------------ the rules as functions
 def test_rules_agree_with_from_names():
     from csbrain._montage_geometry import template_positions
-
     from csbrain.montage import channel_site, position_of, position_overrides_name
 
     tpl = template_positions()

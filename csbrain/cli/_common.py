@@ -14,7 +14,14 @@ def add_config_options(p: argparse.ArgumentParser, what: str = "options") -> Non
 
 
 def add_montage_options(p: argparse.ArgumentParser, default: str = "") -> None:
-    """``--preset NAME`` or ``--channels A,B,C``: the montage a released checkpoint is read with."""
-    p.add_argument("--preset", help="released montage name (csbrain.list_presets())" + default)
-    p.add_argument("--channels", type=lambda s: s.split(","), metavar="A,B,C",
-                   help="comma-separated channel names instead of a preset")
+    """``--preset NAME`` or ``--channels A,B,C`` (not both): the montage a released checkpoint
+    is read with; :func:`montage_option` gives it as ``load_model`` takes it."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", help="released montage name (csbrain.list_presets())" + default)
+    group.add_argument("--channels", type=lambda s: s.split(","), metavar="A,B,C",
+                       help="comma-separated channel names instead of a preset")
+
+
+def montage_option(args: argparse.Namespace) -> str | list[str] | None:
+    """The ``montage=`` argument of :func:`csbrain.models.load_model` from the montage options."""
+    return args.preset if args.preset is not None else args.channels

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from csbrain.cli._common import add_montage_options
+from csbrain.cli._common import add_montage_options, montage_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from csbrain.models.inspect import convert_released
 
-    out = convert_released(args.src, args.dest, preset=args.preset, channels=args.channels)
+    out = convert_released(args.src, args.dest, montage=montage_option(args))
     print(f"wrote {out}/config.json and {out}/model.safetensors")
     return 0

@@ -25,9 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from csbrain.configio import load_config
+    from csbrain.engine.metrics import save_metrics
     from csbrain.eval.config import InferenceConfig
     from csbrain.eval.evaluate import evaluate
-    from csbrain.engine.metrics import save_metrics
 
     cfg = load_config(InferenceConfig, args.config, args.overrides)
     metrics = evaluate(args.model, args.data, cfg)

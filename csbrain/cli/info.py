@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from csbrain.cli._common import add_montage_options
+from csbrain.cli._common import add_montage_options, montage_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from csbrain.models.inspect import load_any, summarize
+    from csbrain.models import load_model
+    from csbrain.models.inspect import summarize
 
-    info = summarize(load_any(args.path, preset=args.preset, channels=args.channels))
+    info = summarize(load_model(args.path, montage=montage_option(args)))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -20,8 +20,14 @@ overrides, :func:`load_config`, :func:`save_json`, :func:`config_diff`).
 
 from __future__ import annotations
 
-from csbrain.configio.files import (apply_overrides, config_diff, load_config, parse_overrides,
-                                    read_config_file, save_json)
+from csbrain.configio.files import (
+                                    apply_overrides,
+                                    config_diff,
+                                    load_config,
+                                    parse_overrides,
+                                    read_config_file,
+                                    save_json,
+)
 from csbrain.configio.values import ConfigError, coerce, from_dict, to_dict
 
 __all__ = ["ConfigError", "load_config", "from_dict", "apply_overrides", "parse_overrides",

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from csbrain import units
-from csbrain.montage import Montage, canonical_name, positions_from_chs
 from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
+from csbrain.montage import Montage, canonical_name, positions_from_chs
 
 logger = logging.getLogger(__name__)
 

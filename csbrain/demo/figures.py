@@ -13,8 +13,13 @@ from csbrain.demo.plan import IMPORTANCE_TASK, PRETRAIN_CHANNELS
 from csbrain.engine.inference import predict_windows
 from csbrain.engine.metrics import BINARY_THRESHOLD, scores_from_outputs
 from csbrain.engine.rundir import METRICS_LOG
-from csbrain.report import (plot_confusion, plot_curves, plot_reconstruction, plot_roc,
-                            plot_topomap_importance)
+from csbrain.report import (
+    plot_confusion,
+    plot_curves,
+    plot_reconstruction,
+    plot_roc,
+    plot_topomap_importance,
+)
 from csbrain.report.importance import occlusion_importance
 
 

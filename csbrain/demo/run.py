@@ -20,8 +20,17 @@ import numpy as np
 from csbrain._checks import check_int
 from csbrain._io import atomic_write_json
 from csbrain.demo.data import pretraining_corpus, task_split, window_seconds
-from csbrain.demo.plan import (BASELINE, HOLDOUT_FROM, IMPORTANCE_TASK, PLANS, PRETRAIN_CHANNELS,
-                               PRETRAIN_SOURCES, TASKS, DemoPlan, DemoTask)
+from csbrain.demo.plan import (
+    BASELINE,
+    HOLDOUT_FROM,
+    IMPORTANCE_TASK,
+    PLANS,
+    PRETRAIN_CHANNELS,
+    PRETRAIN_SOURCES,
+    TASKS,
+    DemoPlan,
+    DemoTask,
+)
 
 logger = logging.getLogger(__name__)
 

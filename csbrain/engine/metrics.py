@@ -147,8 +147,13 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         ``balanced_accuracy``, ``cohen_kappa``, ``f1_weighted``, ``accuracy``,
         ``confusion_matrix`` (K x K list, rows = true class), ``n``.
     """
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, cohen_kappa_score,
-                                 confusion_matrix, f1_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        cohen_kappa_score,
+        confusion_matrix,
+        f1_score,
+    )
 
     y_true = np.asarray(y_true).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
@@ -184,8 +189,14 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray,
         ``balanced_accuracy``, ``auroc``, ``auc_pr``, ``accuracy``, ``confusion_matrix``
         (2 x 2), ``n``. ``auroc``/``auc_pr`` are None when one class is absent.
     """
-    from sklearn.metrics import (accuracy_score, auc, balanced_accuracy_score, confusion_matrix,
-                                 precision_recall_curve, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        auc,
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_curve,
+        roc_auc_score,
+    )
 
     y_true = np.asarray(y_true).astype(np.int64)
     prob = np.asarray(prob, dtype=np.float64).reshape(-1)

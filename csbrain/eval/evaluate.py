@@ -23,8 +23,12 @@ from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
 from csbrain.engine.rundir import RUN_CONFIG, read_run_config
 from csbrain.engine.splits import SplitConfig, normalise_store_split, split_indices
 from csbrain.eval.config import InferenceConfig
-from csbrain.models import (CSBrainForClassification, CSBrainForRegression, load_model,
-                            read_model_config)
+from csbrain.models import (
+    CSBrainForClassification,
+    CSBrainForRegression,
+    load_model,
+    read_model_config,
+)
 
 logger = logging.getLogger(__name__)
 

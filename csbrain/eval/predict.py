@@ -38,7 +38,6 @@ from csbrain.engine.metrics import scores_from_outputs
 from csbrain.eval.config import InferenceConfig
 from csbrain.eval.evaluate import check_compatible, model_task
 from csbrain.models import load_model, read_model_config
-from csbrain.models.inspect import load_any
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +212,7 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
         meta = read_model_config(model_path)
     prep = load_prep_config(meta, cfg)
     device = resolve_device(cfg.device)
-    model = load_any(model_path).to(device)
+    model = load_model(model_path).to(device)
     backbone = getattr(model, "backbone", model)
     is_task_model = hasattr(model, "n_outputs")
     chunks, rec_ids, index, starts = [], [], [], []

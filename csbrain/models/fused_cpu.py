@@ -152,16 +152,22 @@ def chunk_step(total: int, per_item: int, chunk_tokens: int) -> int:
 
 _LINEAR = (getattr(torch.ops.mkldnn, "_linear_pointwise", None)
            if torch.backends.mkldnn.is_available() else None)
+#: dtypes oneDNN's linear runs on this CPU: bf16 only where the CPU has bf16 support (AVX-512
+#: BF16 / AMX; elsewhere oneDNN has no bf16 inner product and refuses to build one).
+_ONEDNN_DTYPES = () if _LINEAR is None else (
+    (torch.float32, torch.bfloat16) if torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    else (torch.float32,))
 
 
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None, act: str = "none") -> Tensor:
     """``act(x @ w.T + b)`` for 2-D ``x``, outside autograd; oneDNN for fp32/bf16 (any strides,
     bias and GELU fused): 1.5-2x the MKL ``mm`` of ``nn.Linear`` on this project's AVX-512
-    CPUs. ``addmm`` for other dtypes."""
+    CPUs. ``addmm`` for other dtypes, and for bf16 on CPUs without bf16 support."""
     dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-    if _LINEAR is not None and dt in (torch.float32, torch.bfloat16):
-        b = None if b is None else b.to(dt)
-        return _LINEAR(x.to(dt), w.to(dt), b, act, [], "none" if act == "gelu" else "")
+    b = None if b is None else b.to(dt)
+    x, w = x.to(dt), w.to(dt)
+    if dt in _ONEDNN_DTYPES:
+        return _LINEAR(x, w, b, act, [], "none" if act == "gelu" else "")
     y = x @ w.t() if b is None else torch.addmm(b, x, w.t())
     return F.gelu(y) if act == "gelu" else y
 

@@ -33,7 +33,8 @@ class FlattenMLPHead(nn.Sequential):
                  dropout: float) -> None:
         super().__init__(
             nn.Flatten(1),
-            nn.Linear(n_chans * n_patches * d_model, n_patches * d_model), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(n_chans * n_patches * d_model, n_patches * d_model), nn.ELU(),
+            nn.Dropout(dropout),
             nn.Linear(n_patches * d_model, d_model), nn.ELU(), nn.Dropout(dropout),
             nn.Linear(d_model, n_outputs))
 
@@ -182,7 +183,8 @@ class CSBrainForClassification(_TaskModel):
         n_patches = (n_times // cfg.patch_size) if n_times else 0
         self.n_outputs, self.n_times, self.head_name = n_outputs, n_times, head
         self.head_dropout = head_dropout
-        self.head = HEADS[head](self.backbone.n_chans, n_patches, cfg.d_model, n_outputs, head_dropout)
+        self.head = HEADS[head](self.backbone.n_chans, n_patches, cfg.d_model, n_outputs,
+                                head_dropout)
         init_weights(self.head)
 
     def _task_kwargs(self) -> dict[str, Any]:
@@ -195,21 +197,26 @@ class CSBrainForClassification(_TaskModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.backbone(x)
-        if self.head_name == "flatten" and h.shape[2] * self.backbone.config.patch_size != self.n_times:
+        patch = self.backbone.config.patch_size
+        if self.head_name == "flatten" and h.shape[2] * patch != self.n_times:
             raise ValueError(f"x has {h.shape[2]} patches but the flatten head was built for "
-                             f"n_times={self.n_times} ({self.n_times // self.config.patch_size} patches)")
+                             f"n_times={self.n_times} ({self.n_times // patch} patches)")
         return self.head(h)
 
     def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
-        clf = {k[len(CLASSIFIER_PREFIX):]: v for k, v in heads.items() if k.startswith(CLASSIFIER_PREFIX)}
+        clf = {k[len(CLASSIFIER_PREFIX):]: v for k, v in heads.items()
+               if k.startswith(CLASSIFIER_PREFIX)}
         if clf and self.head_name == "flatten":
             own = self.head.state_dict()
             if set(clf) == set(own) and all(clf[k].shape == own[k].shape for k in own):
                 self.head.load_state_dict(clf, strict=True)
                 logger.info("%s: loaded the released classifier head", what)
                 return
-            raise ValueError(f"{what}: released classifier head {sorted((k, tuple(v.shape)) for k, v in clf.items())} "
-                             f"does not fit this flatten head {sorted((k, tuple(v.shape)) for k, v in own.items())}")
+            def shapes(sd):
+                return sorted((k, tuple(v.shape)) for k, v in sd.items())
+
+            raise ValueError(f"{what}: released classifier head {shapes(clf)} "
+                             f"does not fit this flatten head {shapes(own)}")
         if heads:
             logger.info("%s: head weights %s not used; the %s head starts from random init",
                         what, sorted(heads), self.head_name)

@@ -42,7 +42,8 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
                                 "checkpoint with `csbrain convert`)")
     meta = json.loads(cfg_path.read_text())
     if meta.get("format") != FORMAT or "architecture" not in meta:
-        raise ValueError(f"{str(cfg_path)!r} is not a csbrain config (format={meta.get('format')!r})")
+        raise ValueError(f"{str(cfg_path)!r} is not a csbrain config "
+                         f"(format={meta.get('format')!r})")
     if meta["architecture"] not in ARCHITECTURES:
         raise ValueError(f"{str(cfg_path)!r}: architecture={meta['architecture']!r} is unknown; "
                          f"expected one of {sorted(ARCHITECTURES)}")
@@ -128,7 +129,8 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what:
     shapes = [f"{k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)}"
               for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        raise ValueError(f"{what} does not match {type(model).__name__}: missing keys {missing[:10]}"
+        raise ValueError(f"{what} does not match {type(model).__name__}: "
+                         f"missing keys {missing[:10]}"
                          f"{'...' if len(missing) > 10 else ''}; unexpected keys {unexpected[:10]}"
                          f"{'...' if len(unexpected) > 10 else ''}; shape mismatches {shapes[:10]}")
     model.load_state_dict(state, strict=True)

@@ -8,18 +8,6 @@ from typing import Any
 from csbrain.montage import REGION_NAMES
 
 
-def load_any(path: str | Path, *, preset: str | None = None, channels: list[str] | None = None,
-             weights_only: bool = True):
-    """:func:`csbrain.models.load_model` with the montage given as the CLI does: a ``preset``
-    name or a list of ``channels`` (at most one)."""
-    from csbrain.models.hub import load_model
-
-    if preset is not None and channels is not None:
-        raise ValueError("pass either preset= or channels=, not both")
-    return load_model(path, montage=preset if preset is not None else channels,
-                      weights_only=weights_only)
-
-
 def summarize(model: Any) -> dict[str, Any]:
     """JSON-able summary: architecture, config, parameter counts, montage and regions."""
     backbone = getattr(model, "backbone", model)
@@ -37,13 +25,20 @@ def summarize(model: Any) -> dict[str, Any]:
     }
 
 
-def convert_released(src: str | Path, dest: str | Path, *, preset: str | None = None,
-                     channels: list[str] | None = None, weights_only: bool = True) -> Path:
-    """Convert a released ``.pth`` into our folder format (``config.json`` + safetensors)."""
+def convert_released(src: str | Path, dest: str | Path, *, montage: str | list[str] | None = None,
+                     weights_only: bool = True) -> Path:
+    """Convert a released ``.pth`` into our folder format (``config.json`` + safetensors).
+
+    ``montage``: a preset name or a list of channel names (default ``TUEG``), as
+    :func:`csbrain.models.load_model` takes it.
+    """
+    from csbrain.models.hub import load_model
+
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
-        raise FileExistsError(f"destination {str(dest)!r} exists and is not empty; choose a new folder")
+        raise FileExistsError(f"destination {str(dest)!r} exists and is not empty; "
+                              "choose a new folder")
     if Path(src).is_dir():
         raise ValueError(f"{str(src)!r} is already a csbrain model folder; nothing to convert")
-    model = load_any(src, preset=preset, channels=channels, weights_only=weights_only)
+    model = load_model(src, montage=montage, weights_only=weights_only)
     return model.save_pretrained(dest, extra={"converted_from": Path(src).name})

@@ -67,10 +67,11 @@ def released_key_map(cfg: CSBrainConfig) -> list[tuple[str, tuple[str, ...], str
         rows.append((f"{_PE}pos_conv.{p}", (f"{_PE}positional_encoding.0.{p}",), "copy"))
     rows.append((f"{_PE}mask_token", (f"{_PE}mask_encoding",), "copy"))
     for i in range(len(cfg.kernel_sizes)):
-        rows.append((f"temporal_conv.convs.{i}.weight", (f"TemEmbedEEGLayer.convs.{i}.weight",), "squeeze"))
-        rows.append((f"temporal_conv.convs.{i}.bias", (f"TemEmbedEEGLayer.convs.{i}.bias",), "copy"))
+        for p, how in (("weight", "squeeze"), ("bias", "copy")):
+            rows.append((f"temporal_conv.convs.{i}.{p}", (f"TemEmbedEEGLayer.convs.{i}.{p}",), how))
         for p, ours in (("weight", "weights"), ("bias", "biases")):
-            src = tuple(f"BrainEmbedEEGLayer.region_blocks.region_{r}.{i}.{p}" for r in range(N_REGIONS))
+            src = tuple(f"BrainEmbedEEGLayer.region_blocks.region_{r}.{i}.{p}"
+                        for r in range(N_REGIONS))
             rows.append((f"region_conv.{ours}.{i}", src, "stack"))
     for layer in range(cfg.n_layers):
         for ours, theirs in _LAYER:
@@ -153,7 +154,8 @@ def _names(keys: list[str], limit: int = 12) -> str:
 
 def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
                                 target: Mapping[str, torch.Tensor],
-                                cfg: CSBrainConfig) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                                cfg: CSBrainConfig
+                                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Map a prefix-stripped released state dict onto a backbone's keys, strictly.
 
     Parameters
@@ -183,7 +185,8 @@ def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
     given = set(state_dict) - set(heads)
     missing, unexpected = sorted(expected - given), sorted(given - expected)
     problems = []
-    found_layers = {int(m.group(1)) for k in given if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
+    found_layers = {int(m.group(1)) for k in given
+                    if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
     if found_layers and len(found_layers) != cfg.n_layers:
         problems.append(f"the checkpoint has {len(found_layers)} layers, the model {cfg.n_layers}")
     if missing:
@@ -207,7 +210,8 @@ def convert_released_state_dict(state_dict: Mapping[str, torch.Tensor],
     if problems:
         raise ValueError("released checkpoint does not match the model architecture "
                          f"(n_layers={cfg.n_layers}, d_model={cfg.d_model}, "
-                         f"dim_feedforward={cfg.dim_feedforward}, kernel_sizes={cfg.kernel_sizes}): "
+                         f"dim_feedforward={cfg.dim_feedforward}, "
+                         f"kernel_sizes={cfg.kernel_sizes}): "
                          + "; ".join(problems[:20]))
     left = sorted(set(target) - set(out))
     if left:

@@ -59,9 +59,17 @@ the released per-dataset tables, kept as data (``resources/montage_presets.json`
 from __future__ import annotations
 
 from csbrain._montage_geometry import positions_from_chs
-from csbrain.montage.rules import (N_REGIONS, NAME_POSITION_TOLERANCE, REGION_NAMES, Site,
-                                   canonical_name, channel_site, position_of,
-                                   position_overrides_name, region_of)
+from csbrain.montage.rules import (
+                                   N_REGIONS,
+                                   NAME_POSITION_TOLERANCE,
+                                   REGION_NAMES,
+                                   Site,
+                                   canonical_name,
+                                   channel_site,
+                                   position_of,
+                                   position_overrides_name,
+                                   region_of,
+)
 from csbrain.montage.rules import _tables as _tables  # the template table, for tests/benchmarks
 from csbrain.montage.value import Montage, list_presets, resolve_montage
 

@@ -17,8 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from csbrain._checks import CSBrainError, CSBrainTypeError, closest
-from csbrain._montage_geometry import (bipolar_position, check_positions, nearest,
-                                       template_positions)
+from csbrain._montage_geometry import bipolar_position, check_positions, nearest, template_positions
 
 logger = logging.getLogger(__name__)
 

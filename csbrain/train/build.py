@@ -12,8 +12,12 @@ import torch
 
 from csbrain.configio import to_dict
 from csbrain.engine.rundata import RunData
-from csbrain.models import (CSBrain, CSBrainForClassification, CSBrainForPretraining,
-                            CSBrainForRegression, load_model)
+from csbrain.models import (
+    CSBrainForClassification,
+    CSBrainForPretraining,
+    CSBrainForRegression,
+    load_model,
+)
 from csbrain.models.hub import load_strict
 from csbrain.train.config import FinetuneConfig, PretrainConfig
 
@@ -39,13 +43,7 @@ def load_init_backbone(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
     if not path.exists():
         raise FileNotFoundError(f"--init {str(path)!r} does not exist; expected a csbrain model "
                                 f"or run folder, or a released .pth checkpoint")
-    if path.is_dir():
-        model = load_model(path)
-    elif path.suffix.lower() in (".pth", ".pt", ".bin"):
-        model = CSBrain.from_released(path)
-    else:
-        raise ValueError(f"--init {str(path)!r} is neither a folder (config.json + "
-                         f"model.safetensors) nor a released checkpoint (.pth)")
+    model = load_model(path)  # the one rule: a folder is ours, any other file a released .pth
     backbone = getattr(model, "backbone", model)
     return backbone.config, backbone.state_dict()
 

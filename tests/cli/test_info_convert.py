@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from csbrain import CSBrainForPretraining
@@ -16,6 +17,12 @@ def test_info_on_released_checkpoint(golden, capsys):
     out = capsys.readouterr().out
     assert "CSBrainForPretraining" in out and "n_layers=2" in out
     assert "temporal  T3 T5 T6 T4" in out  # released within-region order
+    pth = str(golden / "csbrain_official_2layer.pth")
+    assert main(["info", pth, "--channels", "C3,Cz,C4"]) == 0
+    assert "montage: 3 channels\n" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["info", pth, "--preset", "TUEG", "--channels", "C3"])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_convert_then_info_then_same_outputs(golden, tmp_path, capsys):

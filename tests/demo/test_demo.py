@@ -109,6 +109,8 @@ def test_interrupted_demo_resumes_to_the_same_results(demo, capsys):
     and gives the same numbers; without it, or with another plan, the folder is refused."""
     import shutil
 
+    import torch
+
     from csbrain.cli import main
 
     out, results = demo
@@ -122,7 +124,11 @@ def test_interrupted_demo_resumes_to_the_same_results(demo, capsys):
     assert "pass --resume" in capsys.readouterr().err
     assert main(["demo", "--out", str(out), "--resume"]) == 2
     assert "plan 'quick', not 'default' (add --quick" in capsys.readouterr().err
+    torch.set_num_threads(2)  # as the first run: the summed losses then match to the bit
     assert main(["demo", "--quick", "--out", str(out), "--resume"]) == 0
     again = json.loads((out / "results.json").read_text())
     assert _per_seed(again) == pytest.approx(_per_seed(results), abs=1e-9)
-    assert again["pretraining"]["metrics"] == results["pretraining"]["metrics"]
+    # the finished pretraining is re-scored on resume; another thread count may move the last bits
+    before, after = results["pretraining"]["metrics"], again["pretraining"]["metrics"]
+    assert after["val_loss"] == pytest.approx(before["val_loss"], rel=1e-6)
+    assert {**after, "val_loss": 0} == {**before, "val_loss": 0}

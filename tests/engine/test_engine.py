@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from csbrain.engine.inference import predict_outputs, predict_windows
-from csbrain.engine.metrics import (EXTRA_METRICS, LOSS, TASK_METRICS, check_select_metric,
-                                    compute_metrics, selectable_metrics)
+from csbrain.engine.metrics import (
+    EXTRA_METRICS,
+    LOSS,
+    TASK_METRICS,
+    check_select_metric,
+    compute_metrics,
+    selectable_metrics,
+)
 from csbrain.engine.rundata import labelled_indices
 
 

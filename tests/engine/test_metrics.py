@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from csbrain.engine.metrics import (binary_metrics, compute_metrics, metric_mode,
-                                    multiclass_metrics, regression_metrics, save_metrics,
-                                    scores_from_outputs)
+from csbrain.engine.metrics import (
+    binary_metrics,
+    compute_metrics,
+    metric_mode,
+    multiclass_metrics,
+    regression_metrics,
+    save_metrics,
+    scores_from_outputs,
+)
 
 
 def test_multiclass_against_sklearn():

@@ -18,7 +18,8 @@ def model():
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((30, 200), r"rank 2\); expected \(batch, channels, patches, 200\) or \(batch, channels, samples\)"),
+    ((30, 200), r"rank 2\); expected \(batch, channels, patches, 200\) "
+                r"or \(batch, channels, samples\)"),
     ((2, 4, 3, 100), r"patches of 100 samples; expected 200"),
     ((2, 4, 250), r"250 samples per channel, not a multiple of the patch size 200"),
     ((2, 5, 3, 200), r"x has 5 channels but the montage has 4: \['F4', 'C4', 'O2', 'C3'\]"),
@@ -52,7 +53,8 @@ def test_unknown_presets_and_sfreq(monkeypatch):
         CSBrain("HMC", TINY, sfreq=250)
     with pytest.raises(ValueError, match="n_chans=5 does not match the montage's 4 channels"):
         CSBrain("HMC", TINY, n_chans=5)
-    with pytest.raises(ValueError, match=r"preset='tinyy' is not allowed; expected one of .*'tiny'"):
+    with pytest.raises(ValueError,
+                       match=r"preset='tinyy' is not allowed; expected one of .*'tiny'"):
         CSBrainConfig.from_preset("tinyy")
     with pytest.raises(ValueError, match="temporal_mode='fast' is not allowed"):
         CSBrainConfig(temporal_mode="fast")

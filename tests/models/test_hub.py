@@ -54,7 +54,8 @@ def test_mismatching_weights_are_named(tmp_path):
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     meta["config"]["dim_feedforward"] = 96
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"shape mismatches \['layers.0.fc1.bias: file \(80,\), model \(96,\)"):
+    with pytest.raises(ValueError, match=r"shape mismatches \['layers.0.fc1.bias: "
+                                         r"file \(80,\), model \(96,\)"):
         CSBrain.from_pretrained(tmp_path / "m")
 
 
@@ -91,10 +92,8 @@ def test_mean_bn_head_standardises_pooled_features_and_round_trips(tmp_path):
 
 def test_load_model_is_the_one_rule_for_folders_and_released_files(golden, tmp_path, monkeypatch):
     """``load_model``: a folder loads by its config.json, any other file as a released checkpoint
-    (read once; with a reconstruction head as CSBrainForPretraining, else CSBrain);
-    ``inspect.load_any`` (the CLI's montage options) only passes its montage on."""
+    (read once; with a reconstruction head as CSBrainForPretraining, else CSBrain)."""
     from csbrain.models import released
-    from csbrain.models.inspect import load_any
 
     reads, real_load = [], torch.load
 
@@ -116,11 +115,11 @@ def test_load_model_is_the_one_rule_for_folders_and_released_files(golden, tmp_p
     model.save_pretrained(tmp_path / "folder")
     again = load_model(tmp_path / "folder", montage="ISRUC")
     assert type(again) is CSBrainForPretraining and again.montage.preset == "ISRUC"
-    assert type(load_any(tmp_path / "folder", preset="TUEG")) is CSBrainForPretraining
-    assert load_any(pth, channels=["C3", "C4"]).montage.n_chans == 2
+    assert load_model(tmp_path / "folder").montage.preset == "HMC"   # the saved montage
+    assert load_model(pth, montage=["C3", "C4"]).montage.n_chans == 2
     x = torch.randn(1, 6, 2, 200)
     with torch.no_grad():
-        torch.testing.assert_close(again(x), load_any(pth, preset="ISRUC")(x), rtol=0, atol=0)
+        torch.testing.assert_close(again(x), load_model(pth, montage="ISRUC")(x), rtol=0, atol=0)
     with pytest.raises(FileNotFoundError, match="does not exist; expected a csbrain model folder"):
         load_model(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="not a csbrain model folder"):

@@ -35,7 +35,8 @@ def test_features_and_reconstruction_match_released(dataset, golden, checkpoint)
         recon = pretrain(x).numpy()
         recon_masked = pretrain(x, mask).numpy()
     errors = {name: float(np.abs(got - ref[name]).max()) for name, got in
-              [("features", feats), ("reconstruction", recon), ("reconstruction_masked", recon_masked)]}
+              [("features", feats), ("reconstruction", recon),
+               ("reconstruction_masked", recon_masked)]}
     assert all(err < TOL for err in errors.values()), errors
     # the mask changes the output (it is applied, to sorted slots)
     assert np.abs(recon_masked - recon).max() > 1e-3

@@ -68,13 +68,15 @@ def test_missing_and_unexpected_keys_are_named(golden, tmp_path):
 
 def test_wrong_architecture_is_reported(golden, tmp_path):
     ckpt = golden / "csbrain_official_2layer.pth"
-    with pytest.raises(ValueError, match=r"n_layers=12.*the checkpoint has 2 layers, the model 12; missing keys: encoder\.layers\.10\."):
+    with pytest.raises(ValueError, match=r"n_layers=12.*the checkpoint has 2 layers, the model "
+                                         r"12; missing keys: encoder\.layers\.10\."):
         CSBrain.from_released(ckpt, preset="TUEG", n_layers=12)
     sd = torch.load(ckpt, map_location="cpu", weights_only=True)
     sd["module.encoder.layers.0.linear1.weight"] = torch.zeros(1024, 200)
     path = tmp_path / "ff.pth"
     torch.save(sd, path)
-    with pytest.raises(ValueError, match=r"shape mismatch for 'encoder\.layers\.1\.linear1\.weight': "
+    with pytest.raises(ValueError, match=r"shape mismatch for "
+                                         r"'encoder\.layers\.1\.linear1\.weight': "
                                          r"checkpoint \(800, 200\), model \(1024, 200\)"):
         # the inferred config follows layer 0 (1024), so layer 1 (800) mismatches
         CSBrain.from_released(path, preset="TUEG")
@@ -100,8 +102,8 @@ def test_weights_only_refuses_pickled_objects(tmp_path):
 def test_config_inferred_from_checkpoint(golden):
     state = read_checkpoint(golden / "csbrain_official_2layer.pth")
     cfg = config_from_released(state)
-    assert (cfg.n_layers, cfg.d_model, cfg.dim_feedforward, cfg.kernel_sizes, cfg.temporal_mode) == \
-        (2, 200, 800, (1, 3, 5), "released")
+    got = (cfg.n_layers, cfg.d_model, cfg.dim_feedforward, cfg.kernel_sizes, cfg.temporal_mode)
+    assert got == (2, 200, 800, (1, 3, 5), "released")
 
 
 def test_pretraining_needs_a_reconstruction_head(golden, tmp_path):
@@ -118,8 +120,10 @@ def test_released_downstream_classifier_loads_into_flatten_head(golden, tmp_path
     sd = torch.load(golden / "csbrain_official_2layer.pth", map_location="cpu", weights_only=True)
     sd = {k.replace("module.", "module.backbone."): v for k, v in sd.items() if "proj_out" not in k}
     C, P, D = 4, 30, 200
-    head = {"classifier.1.weight": torch.randn(P * D, C * P * D) * 1e-3, "classifier.1.bias": torch.zeros(P * D),
-            "classifier.4.weight": torch.randn(D, P * D) * 1e-3, "classifier.4.bias": torch.zeros(D),
+    head = {"classifier.1.weight": torch.randn(P * D, C * P * D) * 1e-3,
+            "classifier.1.bias": torch.zeros(P * D),
+            "classifier.4.weight": torch.randn(D, P * D) * 1e-3,
+            "classifier.4.bias": torch.zeros(D),
             "classifier.7.weight": torch.randn(5, D), "classifier.7.bias": torch.zeros(5)}
     sd.update({f"module.{k}": v for k, v in head.items()})
     path = tmp_path / "hmc_downstream.pth"

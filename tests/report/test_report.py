@@ -7,8 +7,14 @@ import base64
 import numpy as np
 import pytest
 
-from csbrain.report import (plot_confusion, plot_curves, plot_reconstruction, plot_roc,
-                            plot_topomap_importance, write_html_report)
+from csbrain.report import (
+    plot_confusion,
+    plot_curves,
+    plot_reconstruction,
+    plot_roc,
+    plot_topomap_importance,
+    write_html_report,
+)
 from csbrain.report.html import image, table
 
 PNG_MAGIC = b"\x89PNG"
@@ -20,7 +26,8 @@ def test_every_plot_writes_a_png(tmp_path):
     paths = [
         plot_curves({"loss": {"train": (np.arange(5), rng.random(5))}}, tmp_path / "c.png"),
         plot_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "cm.png"),
-        plot_roc({"m": (np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.3, 0.6]))}, tmp_path / "roc.png"),
+        plot_roc({"m": (np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.3, 0.6]))},
+                 tmp_path / "roc.png"),
         plot_topomap_importance(rng.random(8), names, {"frontal": 0.1, "occipital": 0.3},
                                 tmp_path / "topo.png"),
         plot_reconstruction(rng.normal(size=(8, 3, 200)), rng.normal(size=(8, 3, 200)),

@@ -167,7 +167,6 @@ def test_frozen_backbone_changes_only_the_head(tmp_path):
 def test_finetune_from_a_released_checkpoint(golden, tmp_path):
     """``init`` = a released .pth: its 2-layer, d_model-200 backbone is loaded strictly."""
     from csbrain.models import CSBrain
-
     from csbrain.train import FinetuneConfig, load_run_config
 
     pth = golden / "csbrain_official_2layer.pth"
@@ -181,7 +180,7 @@ def test_finetune_from_a_released_checkpoint(golden, tmp_path):
     assert all(torch.equal(v, got.backbone.state_dict()[k]) for k, v in ref.items())
     with pytest.raises(ValueError, match="model.n_layers=1 conflict with the --init checkpoint"):
         finetune(finetune_cfg(f"init={pth}"), run_data(16), tmp_path / "r2")
-    with pytest.raises(ValueError, match="neither a folder .* nor a released checkpoint"):
+    with pytest.raises(ValueError, match="cannot read checkpoint .*manifest.json"):
         finetune(finetune_cfg(f"init={golden / 'manifest.json'}"), run_data(16), tmp_path / "r3")
 
 
