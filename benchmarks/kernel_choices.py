@@ -1,4 +1,4 @@
-"""The measurements behind the choices of ``csbrain/models/fused_cpu.py``, in one run.
+"""The measurements behind the choices of ``csbrain/models/fused_cpu.py`` and ``cpu_ops.py``.
 
     .venv/bin/python benchmarks/kernel_choices.py      # about 2 minutes on 2 cores
 
@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from model_speed import Pair, interleaved  # noqa: E402
 
 from csbrain import CSBrainConfig  # noqa: E402
-from csbrain.models import fused_cpu  # noqa: E402
+from csbrain.models import cpu_ops, fused_cpu  # noqa: E402
 
 
 def medians(fns: dict, reps: int) -> dict:
@@ -54,18 +54,18 @@ def main() -> dict:
     out = {}
     shape = (rows, cfg.dim_feedforward)
     out["dropout mask"] = report("dropout mask", "drop_mask", "bernoulli_", medians({
-        "drop_mask": lambda: fused_cpu.drop_mask(shape, cfg.dropout, cpu),
+        "drop_mask": lambda: cpu_ops.drop_mask(shape, cfg.dropout, cpu),
         "bernoulli_": lambda: torch.empty(shape).bernoulli_(1 - cfg.dropout)}, 20))
     n_win = P // cfg.window_size                       # inter-window attention length
     q = torch.randn(B * C * cfg.window_size, H, n_win, D // H)
     s = torch.randn(B * C * cfg.window_size * H, n_win, n_win)
     out["short softmax"] = report("short-row softmax", "composite", "torch.softmax", medians({
-        "composite": lambda: fused_cpu._softmax(s),
+        "composite": lambda: cpu_ops.softmax(s),
         "torch.softmax": lambda: torch.softmax(s, -1)}, 20))
 
     def bmm_attention():
         sc = torch.matmul(q, q.transpose(-1, -2)) * (D // H) ** -0.5
-        return torch.matmul(fused_cpu._softmax(sc), q)
+        return torch.matmul(cpu_ops.softmax(sc), q)
 
     out["window attention"] = report("inter-window attention", "bmm + softmax", "SDPA", medians({
         "bmm + softmax": bmm_attention,

@@ -10,8 +10,7 @@ from torch import nn
 
 from csbrain import units
 from csbrain.config import CSBrainConfig
-from csbrain.models import fused_cpu
-from csbrain.models.blocks import EncoderLayer, PatchEmbedding, RegionConv, TemporalConv
+from csbrain.models import blocks, fused_cpu
 from csbrain.models.hub import HubMixin
 from csbrain.models.layout import MontageLayout
 from csbrain.models.released import ReleasedMixin
@@ -76,10 +75,10 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
             raise ValueError(f"n_times={n_times} is not a multiple of the patch size "
                              f"{config.patch_size}")
         self.n_times = n_times
-        self.patch_embedding = PatchEmbedding(config)
-        self.temporal_conv = TemporalConv(config)
-        self.region_conv = RegionConv(config)
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.patch_embedding = blocks.PatchEmbedding(config)
+        self.temporal_conv = blocks.TemporalConv(config)
+        self.region_conv = blocks.RegionConv(config)
+        self.layers = nn.ModuleList(blocks.EncoderLayer(config) for _ in range(config.n_layers))
         self.check_finite = True
         #: Recompute each layer's activations in the backward pass (saves memory on long windows
         #: for about one extra forward pass of compute).
@@ -162,12 +161,10 @@ def init_weights(module: nn.Module) -> None:
     """Released initialisation: Kaiming-normal (fan_out, relu) on Linear weights, except the
     attention input projections (Xavier-uniform weight, zero bias, as nn.MultiheadAttention)
     and zero bias on attention output projections; PyTorch defaults elsewhere."""
-    from csbrain.models.blocks import RegionAttention, WindowAttention
-
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if isinstance(m, (WindowAttention, RegionAttention)):
+        if isinstance(m, (blocks.WindowAttention, blocks.RegionAttention)):
             nn.init.xavier_uniform_(m.qkv.weight)
             nn.init.zeros_(m.qkv.bias)
             nn.init.zeros_(m.proj.bias)

@@ -22,9 +22,6 @@ from csbrain.config import EMBED_GROUPS, EMBED_KERNEL, EMBED_STRIDE, CSBrainConf
 from csbrain.models.layout import MontageLayout
 from csbrain.montage import N_REGIONS
 
-__all__ = ["EncoderLayer", "PatchEmbedding", "RegionAttention", "RegionConv", "TemporalConv",
-           "WindowAttention"]
-
 
 class PatchEmbedding(nn.Module):
     """Patches ``(B, C, P, S)`` to tokens ``(B, C, P, D)``: conv stack + spectrum + position.

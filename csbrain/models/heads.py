@@ -212,11 +212,9 @@ class CSBrainForClassification(_TaskModel):
                 self.head.load_state_dict(clf, strict=True)
                 logger.info("%s: loaded the released classifier head", what)
                 return
-            def shapes(sd):
-                return sorted((k, tuple(v.shape)) for k, v in sd.items())
-
-            raise ValueError(f"{what}: released classifier head {shapes(clf)} "
-                             f"does not fit this flatten head {shapes(own)}")
+            have, want = ([(k, tuple(v.shape)) for k, v in sorted(sd.items())] for sd in (clf, own))
+            raise ValueError(f"{what}: released classifier head {have} "
+                             f"does not fit this flatten head {want}")
         if heads:
             logger.info("%s: head weights %s not used; the %s head starts from random init",
                         what, sorted(heads), self.head_name)

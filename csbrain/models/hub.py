@@ -114,13 +114,6 @@ class HubMixin:
         return model
 
 
-def _split_backbone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Backbone tensors of a saved state dict, with the ``backbone.`` prefix removed."""
-    if any(k.startswith("backbone.") for k in state):
-        return {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-    return dict(state)
-
-
 def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str) -> None:
     """``load_state_dict(strict=True)`` with missing/unexpected keys and shapes named."""
     own = model.state_dict()
@@ -139,7 +132,9 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what:
 def load_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str) -> None:
     """Load only the backbone part of ``state`` into ``model`` (strict on the backbone)."""
     backbone = getattr(model, "backbone", model)
-    sub = _split_backbone(state)
+    sub = dict(state)                   # a backbone's own state, or a task model's backbone.*
+    if any(k.startswith("backbone.") for k in state):
+        sub = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     dropped = sorted(set(state) - {f"backbone.{k}" for k in sub} - set(sub))
     if dropped:
         logger.info("dropping head weights of %s: %s", what, dropped)

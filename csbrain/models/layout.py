@@ -4,11 +4,12 @@ No weight depends on the montage: the same weights serve any channel set. What d
 it (channel permutation, circular-neighbour indices of the region convolutions, region-mean
 averaging matrix, inter-region attention mask) is computed here with numpy, vectorised, and held
 as non-persistent buffers so ``.to(device)`` moves them and state dicts never contain them.
-(The fused CPU kernels derive their ring gathers from :func:`neighbour_index`.)
+(:func:`ring_taps`: the same rings as gathers, for the fused CPU kernels.)
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,6 +43,28 @@ def neighbour_index(sorted_regions: Sequence[int], kernel_size: int) -> np.ndarr
     idx = start[:, None] + (pos[:, None] + offsets[None, :]) % size[:, None]
     single = (size == 1)[:, None] & (offsets != 0)[None, :]
     return np.where(single, len(start), idx)
+
+
+@functools.lru_cache(maxsize=64)
+def ring_taps(sorted_regions: tuple[int, ...], k: int
+              ) -> tuple[tuple[torch.Tensor | None, ...], ...]:
+    """Per tap ``j`` of a size-``k`` kernel: ``(src, valid, inv, inv_valid)``: ``src`` ``(C,)``
+    the slot tap ``j`` of each slot reads, ``inv`` the slot whose tap ``j`` reads it (each tap
+    is a permutation inside multi-electrode regions); ``valid`` ``(C, 1, 1)`` zeroes the taps of
+    single-electrode regions (``None``: all valid); all ``None`` for the centre tap."""
+    nb = neighbour_index(sorted_regions, k).T                    # (k, C), C = zero slot
+    C = nb.shape[1]
+    valid = nb < C
+    src = np.where(valid, nb, np.arange(C)[None, :])
+    taps = []
+    for j in range(k):
+        inv, inv_valid = np.arange(C), np.zeros(C, dtype=bool)
+        inv[src[j, valid[j]]], inv_valid[src[j, valid[j]]] = np.flatnonzero(valid[j]), True
+        masks = [None if valid.all() else torch.from_numpy(v).float()[:, None, None]
+                 for v in (valid[j], inv_valid)]
+        taps.append((None,) * 4 if j == k // 2 else
+                    (torch.from_numpy(src[j]), masks[0], torch.from_numpy(inv), masks[1]))
+    return tuple(taps)
 
 
 def region_average_matrix(sorted_regions: Sequence[int]) -> np.ndarray:

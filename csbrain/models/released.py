@@ -31,23 +31,15 @@ CLASSIFIER_PREFIX = "classifier."
 
 _PE = "patch_embedding."
 _LAYER = [  # (ours inside layers.{l}., released inside encoder.layers.{l}.)
-    ("norm1.weight", "norm1.weight"), ("norm1.bias", "norm1.bias"),
-    ("norm2.weight", "norm2.weight"), ("norm2.bias", "norm2.bias"),
-    ("norm3.weight", "norm3.weight"), ("norm3.bias", "norm3.bias"),
-    ("window_attn.qkv.weight", "inter_window_attn.in_proj_weight"),
-    ("window_attn.qkv.bias", "inter_window_attn.in_proj_bias"),
-    ("window_attn.proj.weight", "inter_window_attn.out_proj.weight"),
-    ("window_attn.proj.bias", "inter_window_attn.out_proj.bias"),
-    ("region_attn.qkv.weight", "inter_region_attn.in_proj_weight"),
-    ("region_attn.qkv.bias", "inter_region_attn.in_proj_bias"),
-    ("region_attn.proj.weight", "inter_region_attn.out_proj.weight"),
-    ("region_attn.proj.bias", "inter_region_attn.out_proj.bias"),
-    ("region_attn.region_fc.weight", "global_fc.weight"),
-    ("region_attn.region_fc.bias", "global_fc.bias"),
-    ("fc1.weight", "linear1.weight"), ("fc1.bias", "linear1.bias"),
-    ("fc2.weight", "linear2.weight"), ("fc2.bias", "linear2.bias"),
+    *((f"{ours}.{p}", f"{theirs}.{p}") for ours, theirs in (
+        ("norm1", "norm1"), ("norm2", "norm2"), ("norm3", "norm3"),
+        ("window_attn.proj", "inter_window_attn.out_proj"),
+        ("region_attn.proj", "inter_region_attn.out_proj"),
+        ("region_attn.region_fc", "global_fc"), ("fc1", "linear1"), ("fc2", "linear2"))
+      for p in ("weight", "bias")),
+    *((f"{a}_attn.qkv.{p}", f"inter_{a}_attn.in_proj_{p}")
+      for a in ("window", "region") for p in ("weight", "bias")),
 ]
-
 
 def released_key_map(cfg: CSBrainConfig) -> list[tuple[str, tuple[str, ...], str]]:
     """The backbone's key correspondence.
@@ -123,17 +115,14 @@ def config_from_released(state_dict: Mapping[str, torch.Tensor], **overrides: An
     sd = state_dict
     try:
         layers = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
-        kernels = []
-        i = 0
-        while f"TemEmbedEEGLayer.convs.{i}.weight" in sd:
-            kernels.append(int(sd[f"TemEmbedEEGLayer.convs.{i}.weight"].shape[2]))
-            i += 1
+        n_convs = sum(bool(re.fullmatch(r"TemEmbedEEGLayer\.convs\.\d+\.weight", k)) for k in sd)
         found = dict(
             patch_size=int(sd[f"{_PE}mask_encoding"].shape[0]),
             d_model=int(sd[f"{_PE}spectral_proj.0.weight"].shape[0]),
             n_layers=max(layers) + 1,
             dim_feedforward=int(sd["encoder.layers.0.linear1.weight"].shape[0]),
-            kernel_sizes=tuple(kernels),
+            kernel_sizes=tuple(int(sd[f"TemEmbedEEGLayer.convs.{i}.weight"].shape[2])
+                               for i in range(n_convs)),
             pos_kernel=tuple(int(s) for s in sd[f"{_PE}positional_encoding.0.weight"].shape[2:]),
             temporal_mode="released",
         )

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from csbrain import CSBrain, CSBrainConfig, CSBrainForPretraining, Montage
-from csbrain.models import fused_cpu
+from csbrain.models import cpu_ops
 from csbrain.montage import region_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -127,13 +127,13 @@ def test_dropout_backward_is_exact(P):
 
 def test_drop_mask_rate_and_scale():
     torch.manual_seed(0)
-    mask = fused_cpu.drop_mask((1000, 1000), 0.1, torch.device("cpu"))
+    mask = cpu_ops.drop_mask((1000, 1000), 0.1, torch.device("cpu"))
     assert mask.dtype == torch.bool
     assert abs(mask.float().mean().item() - 0.1) < 2e-3
-    assert fused_cpu.keep_scale(0.1) == pytest.approx(1 / 0.9, rel=1e-4)
-    assert fused_cpu.keep_scale(0.0) == 1.0
-    assert fused_cpu.drop_mask((10,), 1.0, torch.device("cpu")).all()
-    assert not fused_cpu.drop_mask((1000,), 0.0, torch.device("cpu")).any()
+    assert cpu_ops.keep_scale(0.1) == pytest.approx(1 / 0.9, rel=1e-4)
+    assert cpu_ops.keep_scale(0.0) == 1.0
+    assert cpu_ops.drop_mask((10,), 1.0, torch.device("cpu")).all()
+    assert not cpu_ops.drop_mask((1000,), 0.0, torch.device("cpu")).any()
 
 
 def test_gradient_checkpointing_same_gradients():

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from csbrain import CSBrain, CSBrainConfig
-from csbrain.models import fused_cpu
+from csbrain.models import cpu_ops, fused_cpu
 
 CFG = CSBrainConfig.from_preset("tiny", n_layers=2, temporal_mode="released")
 
@@ -69,9 +69,9 @@ def test_multi_chunk_equals_one_chunk_and_portable(monkeypatch):
         calls.append((total, step))
         return step
 
-    chunk_step = fused_cpu.chunk_step
+    chunk_step = cpu_ops.chunk_step
     monkeypatch.setattr(fused_cpu, "CHUNK_TOKENS", 70)          # samples 2 + 1, tokens 53 + 52
-    monkeypatch.setattr(fused_cpu, "chunk_step", spy)
+    monkeypatch.setattr(cpu_ops, "chunk_step", spy)             # fused_cpu calls ops.chunk_step
     many = outputs_and_grads(model, x, fused=True)
     assert len(calls) == 4 * CFG.n_layers                        # every fused block, forward
     assert all(step < total and total % step for total, step in calls), calls
