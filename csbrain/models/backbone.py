@@ -85,16 +85,20 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
         self.gradient_checkpointing = False
         #: Run the residual blocks as fused kernels in eager CPU mode (see fused_cpu.plan).
         self.fused_cpu = True
+        self._layouts: dict[Montage, MontageLayout] = {}
         self.set_montage(resolve_model_montage(montage, chs_info, n_chans))
         init_weights(self)
 
     # ----- montage -----
     def set_montage(self, montage: Any) -> None:
-        """Switch the channels the model reads (weights unchanged)."""
+        """Switch the channels the model reads (weights unchanged); each montage's layout is
+        built once and kept (a corpus of several montages switches every batch)."""
         montage = resolve_model_montage(montage)
         device = next(self.parameters()).device
-        self.montage = montage
-        self.layout = MontageLayout(montage, self.config.kernel_sizes).to(device)
+        layout = self._layouts.get(montage)
+        if layout is None or layout.order.device != device:       # new, or the model moved
+            layout = self._layouts[montage] = MontageLayout(montage, self.config.kernel_sizes)
+        self.montage, self.layout = montage, layout.to(device)
 
     @property
     def channel_order(self) -> list[int]:

@@ -87,6 +87,25 @@ def test_any_montage_and_set_montage():
     assert model(torch.randn(1, 6, 2, 200)).shape == (1, 6, 2, TINY.d_model)
 
 
+def test_montage_switches_reuse_each_layout():
+    """A corpus of several montages switches every batch: each layout is built once, and the
+    output on a montage does not depend on the switches before it."""
+    model = CSBrain(["C3", "C4", "O1"], TINY).eval()
+    x3, x2 = torch.randn(2, 3, 2, 200), torch.randn(2, 2, 2, 200)
+    with torch.no_grad():
+        first = model(x3)
+        layout = model.layout
+        model.set_montage(["Fp1", "T7"])
+        assert model(x2).shape == (2, 2, 2, TINY.d_model)
+        model.set_montage(["C3", "C4", "O1"])
+        assert model.layout is layout
+        torch.testing.assert_close(model(x3), first, rtol=0, atol=0)
+    model.to(torch.float64)                         # a move keeps the cached layouts usable
+    model.set_montage(["Fp1", "T7"])
+    with torch.no_grad():
+        assert model(x2.double()).dtype == torch.float64
+
+
 def test_braindecode_signal_parameters():
     chs_info = [{"ch_name": n} for n in ["C3", "C4", "Cz", "Fz", "Pz", "Oz"]]
     model = CSBrainForClassification(config=TINY, chs_info=chs_info, n_outputs=3, n_times=800,
