@@ -121,17 +121,64 @@ class CSBrainForPretraining(_TaskModel):
 
     Call with ``x`` ``(B, C, P, S)`` and ``mask`` ``(B, C, P)`` (1 = masked, indexing *sorted*
     slots); returns the reconstruction ``(B, C, P, S)`` in sorted channel order.
+
+    Parameters
+    ----------
+    montage, config, **signal
+        As for :class:`CSBrain`.
+    spectral_head : bool
+        Add a second per-token head ``Linear(D, S // 2 + 1)`` (``spectral_head``) that predicts
+        each patch's log-amplitude spectrum (the spectral pretraining targets). The released
+        layout (``backbone.*``, ``head.*``) is unchanged.
     """
 
-    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, **signal: Any):
+    def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
+                 spectral_head: bool = False, **signal: Any):
         super().__init__()
         self.backbone = CSBrain(montage, config, **signal)
         cfg = self.backbone.config
         self.head = nn.Linear(cfg.d_model, cfg.patch_size)
         init_weights(self.head)
+        self.spectral_head = None
+        if spectral_head:
+            self.spectral_head = nn.Linear(cfg.d_model, cfg.patch_size // 2 + 1)
+            init_weights(self.spectral_head)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.backbone(x, mask))
+    def _task_kwargs(self) -> dict[str, Any]:
+        return {"spectral_head": True} if self.spectral_head is not None else {}
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                return_spectral: bool = False, return_features: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Reconstruction, optionally with the spectral prediction and the backbone tokens.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, P, S)
+            Input channel order.
+        mask : torch.Tensor, shape (B, C, P) | None
+            True = masked, sorted slots.
+        return_spectral : bool
+            Also return the spectral head's output ``(B, C, P, S // 2 + 1)``.
+        return_features : bool
+            Also return the backbone tokens ``(B, C, P, D)``.
+
+        Returns
+        -------
+        torch.Tensor or tuple
+            ``recon`` ``(B, C, P, S)`` alone, else ``(recon, [spectral], [tokens])`` in that
+            order; all in sorted channel order.
+        """
+        h = self.backbone(x, mask)
+        out: list[torch.Tensor] = [self.head(h)]
+        if return_spectral:
+            if self.spectral_head is None:
+                raise ValueError("return_spectral=True needs a model built with "
+                                 "spectral_head=True")
+            out.append(self.spectral_head(h))
+        if return_features:
+            out.append(h)
+        return out[0] if len(out) == 1 else tuple(out)
 
     def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
         key_w, key_b = f"{HEAD_PREFIX}0.weight", f"{HEAD_PREFIX}0.bias"

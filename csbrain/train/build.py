@@ -49,11 +49,23 @@ def load_init_backbone(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
 
 
 def build_pretraining_model(rd: RunData, cfg: PretrainConfig) -> CSBrainForPretraining:
-    """A :class:`CSBrainForPretraining` on the data's montage (a trainable mask token if
-    ``mask_token="learned"``)."""
-    model = CSBrainForPretraining(rd.montage, cfg.model_config)
+    """A :class:`CSBrainForPretraining` on the data's montage.
+
+    A trainable mask token if ``mask_token="learned"``; a spectral head for the spectral
+    targets (with ``target="spectral"`` the waveform head is frozen: it takes no part in the
+    loss); head weights and biases multiplied by ``head_init_scale``.
+    """
+    spectral = cfg.target in ("spectral", "waveform+spectral")
+    model = CSBrainForPretraining(rd.montage, cfg.model_config, spectral_head=spectral)
     if cfg.mask_token == "learned":
         model.backbone.patch_embedding.mask_token.requires_grad_(True)
+    heads = [h for h in (model.head, model.spectral_head) if h is not None]
+    if cfg.head_init_scale != 1.0:
+        with torch.no_grad():
+            for p in (p for h in heads for p in h.parameters()):
+                p.mul_(cfg.head_init_scale)
+    if cfg.target == "spectral":
+        model.head.requires_grad_(False)
     return model
 
 

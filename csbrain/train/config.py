@@ -31,6 +31,13 @@ __all__ = ["ModelSection", "SplitConfig", "TrainConfig", "PretrainConfig", "Fine
 #: Supervised task kinds (spec §5): loss and metrics per kind.
 TASKS: tuple[str, ...] = tuple(TASK_METRICS)
 
+#: Pretraining mask strategies and reconstruction targets (the first of each is the released
+#: one); see :mod:`csbrain.train.masking` and :mod:`csbrain.train.losses`.
+MaskStrategy = Literal["random", "time_block", "channel", "region"]
+Target = Literal["waveform", "normalized", "spectral", "waveform+spectral"]
+MASK_STRATEGIES: tuple[str, ...] = typing.get_args(MaskStrategy)
+TARGETS: tuple[str, ...] = typing.get_args(Target)
+
 
 def _model_section_fields() -> list[tuple[str, Any, Any]]:
     hints = typing.get_type_hints(CSBrainConfig)
@@ -174,6 +181,23 @@ class PretrainConfig(TrainConfig):
     mask_token : {"zero", "learned"}
         ``"zero"``: masked patches are replaced by zeros (released, fixed); ``"learned"``:
         the replacement patch is a trained parameter.
+    mask_strategy : {"random", "time_block", "channel", "region"}
+        ``random``: each (sample, channel, patch) independently (released); ``time_block``: one
+        contiguous run of patches in all channels; ``channel``: whole channels; ``region``:
+        all channels of whole brain regions (:mod:`csbrain.train.masking`).
+    target : {"waveform", "normalized", "spectral", "waveform+spectral"}
+        Reconstruction target on masked patches: the waveform (released), each patch
+        standardised by its own mean and std (MAE's normalised pixels), the per-bin
+        standardised log-amplitude spectrum (a second head), or waveform plus
+        ``spectral_weight`` x spectral (:mod:`csbrain.train.losses`).
+    spectral_weight : float
+        Weight of the spectral term of ``target="waveform+spectral"`` (>= 0).
+    vicreg_weight : float
+        Weight of the VICReg variance + covariance term on mean-pooled backbone features
+        (anti-collapse; 0 = off, released).
+    head_init_scale : float
+        Factor on the reconstruction heads' initial weights and biases (1 = the released
+        Kaiming init, > 0).
     val_fraction : float
         Fraction of ``val_by`` groups held out to report a validation reconstruction loss
         (0: none).
@@ -195,6 +219,11 @@ class PretrainConfig(TrainConfig):
     weight_decay: float = 5e-2
     mask_ratio: float = 0.5
     mask_token: Literal["zero", "learned"] = "zero"
+    mask_strategy: MaskStrategy = "random"
+    target: Target = "waveform"
+    spectral_weight: float = 1.0
+    vicreg_weight: float = 0.0
+    head_init_scale: float = 1.0
     val_fraction: float = 0.0
     val_by: Literal["recording", "window"] = "recording"
     split_seed: int = 0
@@ -202,6 +231,15 @@ class PretrainConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_float("mask_ratio", self.mask_ratio, min_value=0.0, max_value=1.0, inclusive=False)
+        check_option("mask_token", self.mask_token, ["zero", "learned"])
+        check_option("mask_strategy", self.mask_strategy, MASK_STRATEGIES)
+        check_option("target", self.target, TARGETS)
+        check_float("spectral_weight", self.spectral_weight, min_value=0.0)
+        if self.spectral_weight != 1.0 and self.target != "waveform+spectral":
+            raise ValueError(f"spectral_weight={self.spectral_weight} only applies to "
+                             f"target='waveform+spectral' (target={self.target!r})")
+        check_float("vicreg_weight", self.vicreg_weight, min_value=0.0)
+        check_float("head_init_scale", self.head_init_scale, min_value=0.0, inclusive=False)
         check_float("val_fraction", self.val_fraction, min_value=0.0, max_value=1.0)
         if self.val_fraction >= 1.0:
             raise ValueError(f"val_fraction={self.val_fraction} must be below 1")

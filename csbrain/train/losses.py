@@ -5,6 +5,20 @@ Pretraining: mean squared error over masked patches between the reconstruction a
 The released loss compared the sorted reconstruction with the *unsorted* input, so most masked
 targets belonged to another channel; ``tests/train/test_losses.py`` shows the difference.
 
+Reconstruction targets (:data:`TARGETS`, :func:`reconstruction_loss`), all on masked patches:
+
+- ``waveform`` (released): the patch itself.
+- ``normalized``: each patch standardised by its own mean and standard deviation over its
+  ``S`` samples (MAE's normalised-pixel loss, :func:`normalize_patches`).
+- ``spectral``: the log-amplitude spectrum of each patch, ``log(|rfft(patch)| + eps)`` over
+  the ``S // 2 + 1`` bins (orthonormal FFT, so amplitudes are on the scale of the samples),
+  standardised per bin with the mean and standard deviation of all patches of the batch,
+  computed without gradient (:func:`spectral_target`). Predicted by the model's spectral head.
+- ``waveform+spectral``: waveform MSE plus ``spectral_weight`` times the spectral MSE.
+
+Anti-collapse: :func:`vicreg_loss`, the variance and covariance terms of VICReg (Bardes et al.
+2022) on mean-pooled features.
+
 Supervised: cross-entropy with label smoothing (multi-class), one-logit BCE (binary), MSE
 (regression).
 """
@@ -15,8 +29,15 @@ import torch
 import torch.nn.functional as F
 
 from csbrain._checks import check_option
+from csbrain.train.config import TARGETS
 
-__all__ = ["masked_mse", "supervised_loss"]
+__all__ = ["TARGETS", "masked_mse", "normalize_patches", "log_spectrum", "spectral_target",
+           "reconstruction_loss", "vicreg_loss", "supervised_loss"]
+
+
+#: Added to the per-patch variance (normalised target), to the amplitude before the log and to
+#: the per-bin standard deviation (spectral target).
+EPS = 1e-6
 
 
 def masked_mse(recon: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *,
@@ -52,6 +73,134 @@ def masked_mse(recon: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *,
     count = mask.sum() if n_masked is None else n_masked
     denom = torch.as_tensor(count, dtype=torch.float32, device=sq.device).clamp_min(1.0)
     return sq.sum() / (denom * recon.shape[-1])
+
+
+def normalize_patches(target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Each patch standardised over its samples: ``(t - mean) / sqrt(var + eps)``.
+
+    Parameters
+    ----------
+    target : torch.Tensor, shape (B, C, P, S)
+    eps : float
+
+    Returns
+    -------
+    torch.Tensor, shape (B, C, P, S), float32
+        Zero mean and (population) standard deviation 1 over the last axis (0 for a constant
+        patch).
+    """
+    t = target.float()
+    mean = t.mean(dim=-1, keepdim=True)
+    var = t.var(dim=-1, unbiased=False, keepdim=True)
+    return (t - mean) / (var + eps).sqrt()
+
+
+def log_spectrum(target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """``log(|rfft(patch)| + eps)`` per patch (orthonormal FFT): ``(B, C, P, S)`` ->
+    ``(B, C, P, S // 2 + 1)`` float32."""
+    return torch.log(torch.fft.rfft(target.float(), dim=-1, norm="ortho").abs() + eps)
+
+
+@torch.no_grad()
+def spectral_target(target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """The spectral target: :func:`log_spectrum` standardised per frequency bin.
+
+    Mean and standard deviation of each bin are taken over all ``B * C * P`` patches of the
+    batch (no gradient), so every bin weighs alike whatever the EEG's 1/f power law.
+
+    Parameters
+    ----------
+    target : torch.Tensor, shape (B, C, P, S)
+
+    Returns
+    -------
+    torch.Tensor, shape (B, C, P, S // 2 + 1), float32
+    """
+    spec = log_spectrum(target, eps)
+    flat = spec.reshape(-1, spec.shape[-1])                               # (B*C*P, F)
+    mean = flat.mean(dim=0)
+    std = flat.std(dim=0, unbiased=False) if len(flat) > 1 else torch.ones_like(mean)
+    return (spec - mean) / (std + eps)
+
+
+def reconstruction_loss(target_kind: str, target: torch.Tensor, mask: torch.Tensor, *,
+                        waveform: torch.Tensor | None = None,
+                        spectral: torch.Tensor | None = None, spectral_weight: float = 1.0,
+                        n_masked: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Masked reconstruction loss for ``target_kind`` (see the module docstring).
+
+    Parameters
+    ----------
+    target_kind : {"waveform", "normalized", "spectral", "waveform+spectral"}
+    target : torch.Tensor, shape (B, C, P, S)
+        The input in sorted channel order (:func:`csbrain.train.masking.sorted_target`).
+    mask : torch.Tensor, shape (B, C, P), bool
+        True = masked.
+    waveform : torch.Tensor, shape (B, C, P, S) | None
+        Output of the reconstruction head (needed unless ``target_kind == "spectral"``).
+    spectral : torch.Tensor, shape (B, C, P, S // 2 + 1) | None
+        Output of the spectral head (needed by the spectral targets).
+    spectral_weight : float
+        Weight of the spectral term of ``waveform+spectral``.
+    n_masked : tensor or float | None
+        As for :func:`masked_mse`.
+
+    Returns
+    -------
+    torch.Tensor, scalar float32
+    """
+    check_option("target", target_kind, TARGETS)
+    need_wave = target_kind != "spectral"
+    need_spec = target_kind in ("spectral", "waveform+spectral")
+    if (need_wave and waveform is None) or (need_spec and spectral is None):
+        raise ValueError(f"target={target_kind!r} needs the "
+                         f"{'waveform and ' if need_wave else ''}"
+                         f"{'spectral ' if need_spec else ''}reconstruction"
+                         f"{'s' if need_wave and need_spec else ''}")
+    loss = torch.zeros((), device=target.device)
+    if target_kind == "normalized":
+        loss = masked_mse(waveform, normalize_patches(target), mask, n_masked=n_masked)
+    elif need_wave:
+        loss = masked_mse(waveform, target, mask, n_masked=n_masked)
+    if need_spec:
+        spec = masked_mse(spectral, spectral_target(target), mask, n_masked=n_masked)
+        loss = spec if target_kind == "spectral" else loss + spectral_weight * spec
+    return loss
+
+
+def vicreg_loss(features: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """VICReg variance + covariance terms on pooled features (Bardes et al. 2022).
+
+    ``mean_d relu(1 - sqrt(var_d + eps)) + sum_{i != j} cov_ij^2 / D`` over the batch.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (B, D) or (B, C, P, D)
+        Pooled features, or tokens (mean-pooled over channels and patches first).
+    eps : float
+        Added to the variance under the square root.
+
+    Returns
+    -------
+    torch.Tensor, scalar float32
+        About 1 for collapsed (constant) features, 0 for whitened ones; 0 (with a gradient
+        path) for a batch of one.
+    """
+    z = features.float()
+    if z.dim() == 4:
+        z = z.mean(dim=(1, 2))
+    if z.dim() != 2:
+        raise ValueError(f"features have shape {tuple(features.shape)}; expected (batch, dim) "
+                         f"or (batch, channels, patches, dim)")
+    B, D = z.shape
+    if B < 2:
+        return z.sum() * 0.0
+    z = z - z.mean(dim=0)
+    std = (z.var(dim=0) + eps).sqrt()
+    var_term = F.relu(1.0 - std).mean()
+    cov = z.T @ z / (B - 1)                                               # (D, D)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return var_term + off.pow(2).sum() / D
 
 
 def supervised_loss(out: torch.Tensor, y: torch.Tensor, task: str, *,

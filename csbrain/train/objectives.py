@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from csbrain.engine.distributed import DistInfo, all_reduce_sum, unwrap
 from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import LOSS, compute_metrics, metric_mode, scores_from_outputs
-from csbrain.train.losses import masked_mse, supervised_loss
-from csbrain.train.masking import bernoulli_mask, sorted_target
+from csbrain.train.losses import reconstruction_loss, supervised_loss, vicreg_loss
+from csbrain.train.masking import make_mask, sorted_target
 from csbrain.train.seeds import stream_seed
 
 logger = logging.getLogger(__name__)
@@ -39,13 +39,27 @@ class MaskedReconstruction:
         Select the saved model by the validation loss (``val_loss``; else keep the last).
     batch_size : int
         Batch size of the validation pass.
+    mask_strategy : {"random", "time_block", "channel", "region"}
+        :func:`csbrain.train.masking.make_mask` (``random``: released).
+    target : {"waveform", "normalized", "spectral", "waveform+spectral"}
+        :func:`csbrain.train.losses.reconstruction_loss` (``waveform``: released); the
+        spectral targets need a model with a spectral head.
+    spectral_weight : float
+        Weight of the spectral term of ``waveform+spectral``.
+    vicreg_weight : float
+        Weight of :func:`csbrain.train.losses.vicreg_loss` on the mean-pooled backbone tokens
+        of each training batch (0: off). Validation reports the reconstruction loss only.
     """
 
     select_mode = "min"
 
     def __init__(self, mask_ratio: float, *, seed: int = 0, rank: int = 0,
-                 select_val_loss: bool = False, batch_size: int = 64) -> None:
+                 select_val_loss: bool = False, batch_size: int = 64,
+                 mask_strategy: str = "random", target: str = "waveform",
+                 spectral_weight: float = 1.0, vicreg_weight: float = 0.0) -> None:
         self.mask_ratio = mask_ratio
+        self.mask_strategy, self.target = mask_strategy, target
+        self.spectral_weight, self.vicreg_weight = spectral_weight, vicreg_weight
         self.seed = seed
         self.generator = torch.Generator().manual_seed(
             stream_seed(seed, _MASK_STREAM + _RANK_STRIDE * rank))
@@ -54,27 +68,53 @@ class MaskedReconstruction:
 
     def loss(self, model: torch.nn.Module, batch: Any, info: DistInfo) -> torch.Tensor:
         x = batch[0]                                             # (B, C, P, S), input order
-        mask = bernoulli_mask(x.shape[:3], self.mask_ratio, generator=self.generator,
-                              device=x.device)                  # (B, C, P), sorted slots
-        recon = model(x, mask)                                   # (B, C, P, S), sorted order
-        target = sorted_target(x, unwrap(model).backbone.layout.order)
+        mask = self.draw_mask(model, x, self.generator)          # (B, C, P), sorted slots
         n_masked = mask.sum().float()
         if info.distributed:  # global mean: DDP averages gradients over ranks
             n_masked = all_reduce_sum(n_masked) / info.world_size
-        return masked_mse(recon, target, mask, n_masked=n_masked)
+        loss, tokens = self.reconstruction(model, x, mask, n_masked=n_masked,
+                                           features=self.vicreg_weight > 0)
+        if tokens is not None:
+            loss = loss + self.vicreg_weight * vicreg_loss(tokens)
+        return loss
+
+    def draw_mask(self, model: torch.nn.Module, x: torch.Tensor,
+                  generator: torch.Generator) -> torch.Tensor:
+        """A ``(B, C, P)`` mask (sorted slots) of this objective's strategy for ``x``."""
+        regions = unwrap(model).backbone.layout.sorted_regions
+        return make_mask(self.mask_strategy, tuple(x.shape[:3]), self.mask_ratio,
+                         sorted_regions=regions, generator=generator, device=x.device)
+
+    def reconstruction(self, model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, *,
+                       n_masked: torch.Tensor | float | None = None, features: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Reconstruction loss of ``model`` on ``x`` ``(B, C, P, S)`` under ``mask``.
+
+        Returns the scalar loss and, with ``features``, the backbone tokens ``(B, C, P, D)``
+        (from the model's forward, so a DDP wrapper sees the whole graph).
+        """
+        spectral = self.target in ("spectral", "waveform+spectral")
+        if spectral or features:
+            out = list(model(x, mask, return_spectral=spectral, return_features=features))
+        else:
+            out = [model(x, mask)]                               # (B, C, P, S), sorted order
+        target = sorted_target(x, unwrap(model).backbone.layout.order)
+        loss = reconstruction_loss(self.target, target, mask, waveform=out[0],
+                                   spectral=out[1] if spectral else None,
+                                   spectral_weight=self.spectral_weight, n_masked=n_masked)
+        return loss, (out[-1] if features else None)
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, dataset: Dataset, info: DistInfo) -> dict[str, Any]:
-        """Masked MSE over ``dataset`` with masks drawn from a fixed seed (comparable evals)."""
+        """Masked reconstruction loss (the training target, without the VICReg term) over
+        ``dataset`` with masks drawn from a fixed seed (comparable evals)."""
         gen = torch.Generator().manual_seed(stream_seed(self.seed, _VAL_MASK_STREAM))
         total, count = 0.0, 0.0
-        order = model.backbone.layout.order
         for x, _ in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
             x = x.to(info.device)
-            mask = bernoulli_mask(x.shape[:3], self.mask_ratio, generator=gen, device=x.device)
-            recon = model(x, mask)
+            mask = self.draw_mask(model, x, gen)
             n = float(mask.sum())
-            total += float(masked_mse(recon, sorted_target(x, order), mask)) * max(n, 1.0)
+            total += float(self.reconstruction(model, x, mask)[0]) * max(n, 1.0)
             count += n
         return {LOSS: total / max(count, 1.0)}
 

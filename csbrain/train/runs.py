@@ -110,7 +110,10 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     select = cfg.select()
     objective = MaskedReconstruction(cfg.mask_ratio, seed=cfg.seed, rank=info.rank,
                                      select_val_loss=select != "last" and len(val_idx) > 0,
-                                     batch_size=cfg.batch_size)
+                                     batch_size=cfg.batch_size,
+                                     mask_strategy=cfg.mask_strategy, target=cfg.target,
+                                     spectral_weight=cfg.spectral_weight,
+                                     vicreg_weight=cfg.vicreg_weight)
     val_set = Subset(rd.dataset, val_idx.tolist()) if len(val_idx) else None
     state = train_loop(model, objective, Subset(rd.dataset, train_idx.tolist()), cfg, run_dir,
                        info, val_set=val_set, resume=resume, hooks=hooks,
