@@ -74,7 +74,8 @@ def build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int
     """The task model of a fine-tuning run, its backbone loaded from ``cfg.init`` if set.
 
     With ``init`` the architecture is the checkpoint's: ``model.*`` keys other than
-    :data:`INIT_OVERRIDABLE` that differ from it raise ``ValueError``.
+    :data:`INIT_OVERRIDABLE` that differ from it raise ``ValueError``. ``method="probe"``
+    freezes the backbone (LoRA wrapping is :func:`csbrain.train.adapt.apply_lora`).
     """
     model_cfg = cfg.model_config
     state = None
@@ -98,6 +99,6 @@ def build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int
                 head=cfg.head, head_dropout=cfg.head_dropout)
     if state is not None:
         load_strict(model.backbone, state, what=f"--init {cfg.init}")
-    if cfg.freeze_backbone:
+    if cfg.method == "probe":  # freeze_backbone=True is its alias
         model.backbone.requires_grad_(False)
     return model

@@ -38,6 +38,14 @@ Target = Literal["waveform", "normalized", "spectral", "waveform+spectral"]
 MASK_STRATEGIES: tuple[str, ...] = typing.get_args(MaskStrategy)
 TARGETS: tuple[str, ...] = typing.get_args(Target)
 
+#: Fine-tuning adaptation methods (``full`` is the released one); see :mod:`csbrain.train.adapt`.
+Method = Literal["full", "probe", "lp_ft", "lora", "linear"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
+#: Default LoRA targets, named inside each encoder layer (:class:`csbrain.models.blocks.
+#: EncoderLayer`): both attentions' qkv and output projections and the feed-forward layers.
+LORA_TARGETS: tuple[str, ...] = ("window_attn.qkv", "window_attn.proj", "region_attn.qkv",
+                                 "region_attn.proj", "fc1", "fc2")
+
 
 def _model_section_fields() -> list[tuple[str, Any, Any]]:
     hints = typing.get_type_hints(CSBrainConfig)
@@ -264,8 +272,26 @@ class FinetuneConfig(TrainConfig):
         Head of :class:`csbrain.models.CSBrainForClassification`, a key of
         :data:`csbrain.models.heads.HEADS` (released: flatten).
     head_dropout : float
+    method : {"full", "probe", "lp_ft", "lora", "linear"}
+        ``full`` (released), ``probe`` (frozen backbone in eval mode, the head trains),
+        ``lp_ft`` (probe ``probe_epochs`` epochs, then full), ``lora`` (``peft`` adapters on
+        ``lora_targets`` and the whole head; ``adapter/`` + the merged model saved), ``linear``
+        (scikit-learn logistic / ridge on frozen mean-pooled features, folded into a
+        ``mean_bn`` head): :mod:`csbrain.train.adapt`, :mod:`csbrain.train.linear`.
     freeze_backbone : bool
-        Train the head only (linear probe); the backbone stays in eval mode.
+        Alias of ``method="probe"`` (kept for existing configurations).
+    probe_epochs : int | None
+        Probe epochs of ``lp_ft`` (required there, ``1 <= probe_epochs < epochs``).
+    lora_rank, lora_alpha, lora_dropout
+        LoRA rank r, alpha (updates scale by alpha / r), dropout on the adapter input.
+    lora_targets : tuple of str
+        Linear layers of every encoder layer that get adapters, named relative to the layer
+        (``backbone.layers.<i>.<name>``). Default :data:`LORA_TARGETS`: the query-key-value and
+        output projections of both attentions and the two feed-forward layers.
+    layer_decay : float
+        Layer-wise learning-rate decay in (0, 1] (1 = off) for ``full``, ``lp_ft``, ``lora``:
+        the head keeps its rate, encoder layer ``i`` of ``L`` gets ``decay ** (L - i)``, the
+        patch embedding and the shared convolutions ``decay ** (L + 1)``.
     backbone_lr, head_lr : float | None
         Peak learning rates of the two parameter groups (None: ``lr``).
     label_smoothing : float
@@ -288,7 +314,14 @@ class FinetuneConfig(TrainConfig):
     task: Literal["multiclass", "binary", "regression"] | None = None
     head: str = "flatten"
     head_dropout: float = 0.1
+    method: Method = "full"
     freeze_backbone: bool = False
+    probe_epochs: int | None = None
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    layer_decay: float = 1.0
     backbone_lr: float | None = None
     head_lr: float | None = None
     label_smoothing: float = 0.1
@@ -310,6 +343,36 @@ class FinetuneConfig(TrainConfig):
         if self.eval_batch_size is not None:
             check_int("eval_batch_size", self.eval_batch_size, min_value=1)
         self.select()
+        self._check_method()
+
+    def _check_method(self) -> None:
+        check_option("method", self.method, METHODS)
+        if self.freeze_backbone:
+            if self.method not in ("full", "probe"):
+                raise ValueError(f"freeze_backbone=True is an alias of method='probe' but "
+                                 f"method={self.method!r}; set only method")
+            object.__setattr__(self, "method", "probe")
+        if self.method == "lp_ft":
+            if self.probe_epochs is None:
+                raise ValueError("method='lp_ft' needs probe_epochs (epochs of probing before "
+                                 "full fine-tuning), 1 <= probe_epochs < epochs")
+            check_int("probe_epochs", self.probe_epochs, min_value=1,
+                      max_value=None if self.max_steps else self.epochs - 1)
+        elif self.probe_epochs is not None:
+            raise ValueError(f"probe_epochs={self.probe_epochs} only applies to method='lp_ft' "
+                             f"(method={self.method!r})")
+        check_int("lora_rank", self.lora_rank, min_value=1)
+        check_float("lora_alpha", self.lora_alpha, min_value=0.0, inclusive=False)
+        check_float("lora_dropout", self.lora_dropout, min_value=0.0, max_value=1.0)
+        if not self.lora_targets or not all(isinstance(t, str) and t for t in self.lora_targets):
+            raise ValueError(f"lora_targets={self.lora_targets!r} must name at least one module "
+                             f"(default {list(LORA_TARGETS)})")
+        check_float("layer_decay", self.layer_decay, min_value=0.0, max_value=1.0)
+        if self.layer_decay <= 0.0:
+            raise ValueError(f"layer_decay={self.layer_decay} must be in (0, 1] (1 = off)")
+        if self.layer_decay != 1.0 and self.method in ("probe", "linear"):
+            raise ValueError(f"layer_decay={self.layer_decay} applies to method 'full', 'lp_ft' "
+                             f"or 'lora' (method={self.method!r} trains no backbone layer)")
 
     def select(self, task: str | None = None) -> str:
         """The selection of ``select_metric`` for ``task`` (default: ``self.task``): ``auto``,

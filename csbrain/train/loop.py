@@ -38,7 +38,13 @@ import torch
 from torch.utils.data import Dataset
 
 from csbrain.engine import checkpoint as ckpt
-from csbrain.engine.distributed import DistInfo, all_reduce_sum, barrier, broadcast_object
+from csbrain.engine.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    wrap_ddp,
+)
 from csbrain.engine.metrics import VAL_PREFIX
 from csbrain.train.config import TrainConfig
 from csbrain.train.seeds import stream_seed
@@ -61,7 +67,11 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 
 
 def start_epoch(tr: Training) -> None:
-    """Position the sampler at the state's epoch and batch; seed the loader for the epoch."""
+    """Position the sampler at the state's epoch and batch; seed the loader for the epoch; let
+    an objective with phases (``set_epoch``, e.g. LP-FT) freeze or unfreeze parameters."""
+    set_phase = getattr(tr.objective, "set_epoch", None)
+    if set_phase is not None and set_phase(tr.inner, tr.state.epoch) and tr.info.distributed:
+        tr.model = wrap_ddp(tr.inner, tr.info)  # DDP registers the trainable set when built
     tr.sampler.set_epoch(tr.state.epoch)
     tr.sampler.set_start(tr.state.batch_in_epoch * tr.per_rank)
     tr.loader_gen.manual_seed(stream_seed(tr.cfg.seed, tr.state.epoch))
@@ -172,7 +182,7 @@ def select_model(tr: Training, metrics: dict[str, Any]) -> None:
     if _better(float(value), tr.state.best_metric, tr.objective.select_mode):
         tr.state.best_metric, tr.state.best_step = float(value), tr.state.step
         if tr.info.is_main:
-            ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+            tr.save_model()
         logger.info("step %d: new best %s = %.5g", tr.state.step, name, value)
 
 
@@ -185,7 +195,7 @@ def save_checkpoint(tr: Training) -> None:
         rng, obj = _gather(rng[0]), _gather(obj[0])
     if tr.info.is_main:
         if tr.objective.select_key is None:
-            ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+            tr.save_model()
         tr.state.log_bytes = tr.log.size()
         ckpt.save_trainer_state(tr.run_dir, {
             "model": tr.inner.state_dict(), "optimizer": tr.optimizer.state_dict(),
@@ -199,7 +209,7 @@ def finish_training(tr: Training) -> None:
     tr.bar.close()
     if tr.objective.select_key is not None and tr.state.best_step is None and tr.info.is_main:
         logger.warning("no validation metric was computed; saving the last model")
-        ckpt.save_model(tr.inner, tr.run_dir, extra=tr.save_extra)
+        tr.save_model()
     barrier()
 
 
@@ -207,7 +217,8 @@ def train_loop(model: torch.nn.Module, objective: Objective, train_set: Dataset,
                cfg: TrainConfig, run_dir: str | Path, info: DistInfo, *,
                val_set: Dataset | None = None, resume: bool = False,
                save_extra: dict[str, Any] | None = None,
-               hooks: Sequence[Callable[[LoopState], None]] = ()) -> LoopState:
+               hooks: Sequence[Callable[[LoopState], None]] = (),
+               saver: Callable[..., Any] | None = None) -> LoopState:
     """Train ``model`` on ``train_set``; write metrics, the selected model and checkpoints.
 
     Parameters
@@ -232,13 +243,16 @@ def train_loop(model: torch.nn.Module, objective: Objective, train_set: Dataset,
     hooks : sequence of callables
         Called with the :class:`LoopState` after every step (after any checkpoint); an
         exception raised there stops the run.
+    saver : callable | None
+        Writes the selected / last model: ``saver(model, run_dir, extra=save_extra)``
+        (None: :func:`csbrain.engine.checkpoint.save_model`).
 
     Returns
     -------
     LoopState
     """
     tr = start_training(model, objective, train_set, cfg, run_dir, info, val_set=val_set,
-                        resume=resume, save_extra=save_extra)
+                        resume=resume, save_extra=save_extra, saver=saver)
     objective.train_mode(tr.model)
     while tr.state.step < tr.total and not tr.state.finished:
         start_epoch(tr)

@@ -7,6 +7,7 @@ Both: check the output folder is writable, open the data, build the model, run
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,18 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from csbrain.engine import checkpoint as ckpt
 from csbrain.engine import rundir
 from csbrain.engine.distributed import DistInfo, barrier, setup
-from csbrain.engine.inference import predict_outputs
+from csbrain.engine.inference import embed_dataset, predict_outputs
 from csbrain.engine.metrics import LOSS, SELECT_DEFAULT, VAL_PREFIX, save_metrics
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
 from csbrain.engine.splits import holdout_indices, split_indices
 from csbrain.models import load_model
+from csbrain.train.adapt import ProbeThenFinetune, apply_lora, save_lora
 from csbrain.train.build import build_classifier, build_pretraining_model
 from csbrain.train.config import FinetuneConfig, PretrainConfig
+from csbrain.train.linear import fit_linear, fold_into_head
 from csbrain.train.loop import train_loop
 from csbrain.train.objectives import MaskedReconstruction, Supervised
 from csbrain.train.seeds import seed_everything
@@ -193,21 +197,34 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
              "split_recordings": {k: sorted(set(rd.groups["recording"][v].tolist()))
                                   for k, v in parts.items()}})
     seed_everything(cfg.seed)
-    model = build_classifier(rd, cfg, task, n_outputs)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
-    objective = Supervised(task, label_smoothing=cfg.label_smoothing,
-                           select=None if select == "last" else select,
-                           freeze_backbone=cfg.freeze_backbone, batch_size=eval_bs)
+    common = {"label_smoothing": cfg.label_smoothing, "batch_size": eval_bs,
+              "select": None if select == "last" else select}
+    objective = (ProbeThenFinetune(task, probe_epochs=cfg.probe_epochs, **common)
+                 if cfg.method == "lp_ft" else
+                 Supervised(task, freeze_backbone=cfg.method == "probe", **common))
     sets = {k: Subset(rd.dataset, v.tolist()) for k, v in parts.items()}
-    state = train_loop(model, objective, sets["train"], cfg, run_dir, info,
-                       val_set=sets["val"] if len(parts["val"]) else None, resume=resume,
-                       hooks=hooks, save_extra=model_extra("finetune", rd, task=task))
-    if state.best_step is None:  # nothing was selected: model.safetensors is the last model
-        select = "last"
-    metrics: dict[str, Any] = {"kind": "finetune", "task": task, "select_metric": select,
-                               "best_step": state.best_step, "steps": state.step,
-                               "label_names": list(rd.label_names),
-                               "n": {k: len(v) for k, v in parts.items()}}
+    extra = model_extra("finetune", rd, task=task,
+                        **({} if cfg.method == "full" else {"method": cfg.method}))
+    metrics: dict[str, Any] = {"kind": "finetune", "task": task, "select_metric": select}
+    if cfg.method == "linear":
+        state = LoopState(finished=True)
+        if info.is_main:
+            metrics["linear"] = _linear_run(rd, cfg, task, n_outputs, sets, objective,
+                                            run_dir, info, extra)
+    else:
+        model = build_classifier(rd, cfg, task, n_outputs)
+        if cfg.method == "lora":
+            model = apply_lora(model, cfg)
+        state = train_loop(model, objective, sets["train"], cfg, run_dir, info,
+                           val_set=sets["val"] if len(parts["val"]) else None, resume=resume,
+                           hooks=hooks, save_extra=extra,
+                           saver=save_lora if cfg.method == "lora" else None)
+        if state.best_step is None:  # nothing was selected: model.safetensors is the last one
+            metrics["select_metric"] = "last"
+    metrics.update({"best_step": state.best_step, "steps": state.step,
+                    "label_names": list(rd.label_names),
+                    "n": {k: len(v) for k, v in parts.items()}})
     if info.is_main:
         best = load_model(run_dir).to(info.device)
         for name in ("val", "test"):
@@ -221,3 +238,22 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     barrier()
     return RunResult(run_dir, metrics, state)
 
+
+def _linear_run(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int,
+                sets: dict[str, Subset], objective: Supervised, run_dir: Path, info: DistInfo,
+                extra: dict[str, Any]) -> dict[str, Any]:
+    """``method="linear"``: embed train / val once with the frozen backbone, fit and select
+    the linear model (:mod:`csbrain.train.linear`), save it folded into a ``mean_bn`` head.
+
+    Returns the chosen strength and the validation score of every strength.
+    """
+    model = build_classifier(rd, dataclasses.replace(cfg, head="mean_bn"), task, n_outputs)
+    model.to(info.device).eval()
+    labels = np.asarray(rd.labels)
+    data = {k: (embed_dataset(model, ds, batch_size=objective.batch_size, device=info.device),
+                labels[ds.indices]) for k, ds in sets.items() if k != "test" and len(ds)}
+    fit = fit_linear(data["train"], data.get("val"), task, n_outputs, objective.select_key,
+                     objective.metrics)
+    fold_into_head(model, fit, task)
+    ckpt.save_model(model, run_dir, extra=extra)
+    return {"strength": fit.strength, "val_scores": {str(k): v for k, v in fit.scores.items()}}

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,6 +120,10 @@ class Training:
         Optimiser steps per epoch; batch size per rank.
     amp : bool
         bf16 autocast.
+    saver : callable
+        ``saver(model, run_dir, extra=...)`` writes the (unwrapped) model as the run's model
+        (default :func:`csbrain.engine.checkpoint.save_model`; LoRA runs save the merged
+        model and the adapters).
     """
 
     model: torch.nn.Module
@@ -140,6 +145,7 @@ class Training:
     save_extra: dict[str, Any] | None
     bar: Any
     t0: float
+    saver: Callable[..., Any] = ckpt.save_model
 
     @property
     def total(self) -> int:
@@ -150,6 +156,10 @@ class Training:
     def inner(self) -> torch.nn.Module:
         """The model without its DDP wrapper (what is saved and evaluated)."""
         return unwrap(self.model)
+
+    def save_model(self) -> None:
+        """Write the unwrapped model as the run's model (``config.json`` + weights)."""
+        self.saver(self.inner, self.run_dir, extra=self.save_extra)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on the run's device, or a no-op context."""
@@ -194,11 +204,13 @@ def _restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
 def start_training(model: torch.nn.Module, objective: Objective, train_set: Dataset,
                    cfg: TrainConfig, run_dir: str | Path, info: DistInfo, *,
                    val_set: Dataset | None = None, resume: bool = False,
-                   save_extra: dict[str, Any] | None = None) -> Training:
+                   save_extra: dict[str, Any] | None = None,
+                   saver: Callable[..., Any] | None = None) -> Training:
     """Check the inputs and build a :class:`Training` (resumed from ``run_dir`` if asked).
 
     Seeds the global RNGs with ``cfg.seed + rank`` (a resume then restores the checkpoint's).
-    Parameters: see :func:`csbrain.train.loop.train_loop`.
+    With ``cfg.method == "lp_ft"`` the backbone's schedule starts after ``cfg.probe_epochs``
+    epochs. Parameters: see :func:`csbrain.train.loop.train_loop`.
     """
     run_dir = Path(run_dir)
     log = _MetricsLog(run_dir / METRICS_LOG, info.is_main)
@@ -214,13 +226,16 @@ def start_training(model: torch.nn.Module, objective: Objective, train_set: Data
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     warmup = cfg.warmup_steps or int(round(cfg.warmup_epochs * steps_per_epoch))
 
+    backbone_start = (cfg.probe_epochs * steps_per_epoch
+                      if getattr(cfg, "method", "full") == "lp_ft" else 0)
     model.to(info.device)
     optimizer = build_optimizer(
         model, lr=cfg.lr, weight_decay=cfg.weight_decay,
         decay_norm_and_bias=cfg.decay_norm_and_bias,
-        backbone_lr=getattr(cfg, "backbone_lr", None), head_lr=getattr(cfg, "head_lr", None))
+        backbone_lr=getattr(cfg, "backbone_lr", None), head_lr=getattr(cfg, "head_lr", None),
+        layer_decay=getattr(cfg, "layer_decay", 1.0))
     scheduler = cosine_with_warmup(optimizer, total_steps=total, warmup_steps=warmup, lr=cfg.lr,
-                                   min_lr=cfg.min_lr)
+                                   min_lr=cfg.min_lr, backbone_start=backbone_start)
     seed_everything(cfg.seed + info.rank)
     state = (_restore(run_dir, model, optimizer, scheduler, objective, info, log, total)
              if resume else LoopState(total_steps=total))
@@ -233,6 +248,7 @@ def start_training(model: torch.nn.Module, objective: Objective, train_set: Data
                     cfg=cfg, info=info, run_dir=run_dir, log=log, state=state,
                     steps_per_epoch=steps_per_epoch, per_rank=per_rank,
                     amp=use_bf16(cfg.bf16, info.device), val_set=val_set,
-                    save_extra=save_extra, bar=bar, t0=time.perf_counter())
+                    save_extra=save_extra, bar=bar, t0=time.perf_counter(),
+                    saver=saver or ckpt.save_model)
 
 
