@@ -238,3 +238,23 @@ def test_layer_decay_groups_follow_the_geometric_rule(tmp_path):
     peaks = {g["name"]: g["initial_lr"] for g in saved}
     assert peaks == pytest.approx({"backbone_layer0": 1e-3 / 8, "backbone_layer1": 1e-3 / 4,
                                    "backbone_layer2": 1e-3 / 2, "head": 2e-3})
+
+
+def test_lora_run_resumes_bit_exactly(tmp_path):
+    from csbrain.train.adapt import ADAPTER_DIR
+
+    data = run_data(16)
+    cfg = finetune_cfg(*TWO, "method=lora", "epochs=3", "lr=1e-2", "lora_rank=2",
+                       "lora_dropout=0.1", "select_metric=last")
+    full = finetune(cfg, data, tmp_path / "full")
+
+    def kill(state):
+        if state.step == full.state.step - 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        finetune(cfg, data, tmp_path / "cut", hooks=(kill,))
+    finetune(cfg, data, tmp_path / "cut", resume=True)
+    for name in ("model.safetensors", f"{ADAPTER_DIR}/adapter_model.safetensors"):
+        a, b = load_file(tmp_path / "full" / name), load_file(tmp_path / "cut" / name)
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), name
