@@ -160,3 +160,51 @@ def plot_reconstruction(x: np.ndarray, recon: np.ndarray, mask: np.ndarray,
     axes[-1, 0].set_xlabel("time (s); grey = masked patches")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def plot_feature_diagnostics(records: Sequence[Mapping[str, object]], path: str | Path, *,
+                             title: str = "representation diagnostics (validation windows)",
+                             spread_threshold: float | None = 0.1) -> Path:
+    """Feature spread, mean cosine and effective rank of the validation windows per epoch.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        A run's ``metrics.jsonl`` records; those with ``val_feature_spread`` are drawn
+        (``epoch``, else ``step``, on the x axis), with ``val_mean_cosine`` and
+        ``val_effective_rank`` where present.
+    path : path-like
+    title : str
+    spread_threshold : float | None
+        Drawn as a dotted line (the collapse threshold of
+        :data:`csbrain.engine.diagnostics.SPREAD_THRESHOLD`); ``None``: none.
+
+    Raises
+    ------
+    ValueError
+        No record holds ``val_feature_spread`` (a run without validation windows).
+    """
+    rows = [r for r in records if r.get("val_feature_spread") is not None]
+    if not rows:
+        raise ValueError("no record holds val_feature_spread (pretrain with val_fraction > 0)")
+    xkey = "epoch" if all("epoch" in r for r in rows) else "step"
+    x = np.array([float(r.get(xkey, i)) for i, r in enumerate(rows)])
+
+    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+        keep = [i for i, r in enumerate(rows) if r.get(key) is not None]
+        return x[keep], np.array([float(rows[i][key]) for i in keep])
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.2, 3.2))
+    ax1.plot(*series("val_feature_spread"), marker="o", ms=3, lw=1.4, label="spread / RMS")
+    ax1.plot(*series("val_mean_cosine"), marker="o", ms=3, lw=1.4, label="mean cosine")
+    if spread_threshold is not None:
+        ax1.axhline(spread_threshold, color="tab:red", ls=":", lw=1, label="collapse threshold")
+    ax1.set_title("spread across windows, mean pairwise cosine", fontsize=9)
+    ax1.legend(fontsize=7)
+    ax2.plot(*series("val_effective_rank"), marker="o", ms=3, lw=1.4, color="tab:green")
+    ax2.set_title("effective rank (participation ratio)", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.set_xlabel(xkey)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

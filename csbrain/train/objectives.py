@@ -107,16 +107,31 @@ class MaskedReconstruction:
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, dataset: Dataset, info: DistInfo) -> dict[str, Any]:
         """Masked reconstruction loss (the training target, without the VICReg term) over
-        ``dataset`` with masks drawn from a fixed seed (comparable evals)."""
+        ``dataset`` with masks drawn from a fixed seed (comparable evals), and the
+        :func:`~csbrain.engine.diagnostics.feature_stats` (``feature_spread``,
+        ``effective_rank``, ``mean_cosine``) of the mean-pooled last-layer tokens of an
+        unmasked backbone pass over the first 512 windows (at least two)."""
+        from csbrain.engine.diagnostics import feature_stats
+
         gen = torch.Generator().manual_seed(stream_seed(self.seed, _VAL_MASK_STREAM))
-        total, count = 0.0, 0.0
+        total, count, pooled, max_windows = 0.0, 0.0, [], 512
+        backbone = unwrap(model).backbone
         for x, _ in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
             x = x.to(info.device)
             mask = self.draw_mask(model, x, gen)
             n = float(mask.sum())
             total += float(self.reconstruction(model, x, mask)[0]) * max(n, 1.0)
             count += n
-        return {LOSS: total / max(count, 1.0)}
+            take = max_windows - sum(len(p) for p in pooled)
+            if take > 0:                                          # (b, C, P, D) -> (b, D)
+                pooled.append(backbone(x[:take]).float().mean(dim=(1, 2)).cpu())
+        metrics: dict[str, Any] = {LOSS: total / max(count, 1.0)}
+        if sum(len(p) for p in pooled) >= 2:
+            stats = feature_stats(torch.cat(pooled))
+            metrics.update(feature_spread=stats["spread"],
+                           effective_rank=stats["effective_rank"],
+                           mean_cosine=stats["mean_cosine"])
+        return metrics
 
     def train_mode(self, model: torch.nn.Module) -> None:
         model.train()
