@@ -170,7 +170,7 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, *, groups: np.ndarray
         Windows of one group stay in one fold (``StratifiedGroupKFold``); else
         ``StratifiedKFold``. Both shuffle with ``seed``.
     n_splits : int
-        Folds (reduced to the smallest class size, or number of groups, when fewer).
+        Folds (reduced to the smallest class size, or to the fewest groups of any class).
     seed : int
     C, max_iter : float, int
         Of :class:`sklearn.linear_model.LogisticRegression`.
@@ -195,8 +195,9 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, *, groups: np.ndarray
     if len(x) != len(y):
         raise ValueError(f"{len(x)} feature rows for {len(y)} labels")
     k = min(n_splits, int(np.bincount(y).min()))
-    if groups is not None:
-        k = min(k, len(np.unique(groups)))
+    if groups is not None:                          # every class can reach every test fold
+        groups = np.asarray(groups)
+        k = min(k, min(len(np.unique(groups[y == c])) for c in range(len(classes))))
     if k < 2:
         raise ValueError("too few windows per class (or groups) for a cross-validated probe")
     cv = (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if groups is not None
