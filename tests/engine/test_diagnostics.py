@@ -128,6 +128,9 @@ def test_diagnose_subset_and_task_model():
     model.train()
     out = diagnose(model, x, y, n_random=0, max_windows=20, n_splits=2)
     assert out["n_windows"] == 20 and out["n_probe_windows"] == 20
+    assert not any(e["collapsed"] for e in out["features"].values())   # absolute threshold
+    constant = diagnose(model, np.zeros_like(x), n_random=0)
+    assert all(e["collapsed"] for e in constant["features"].values())
     assert sorted(out["features"]) == ["embedding_channels", "embedding_pooled",
                                        "layer1_channels", "layer1_pooled"]
     assert model.training                                            # mode restored
