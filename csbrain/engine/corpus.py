@@ -18,10 +18,11 @@ import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
 from csbrain.engine.rundata import RunData, _store_fingerprint, open_run_data
+from csbrain.engine.sampler import GroupedBatchSampler
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Corpus", "open_corpus"]
+__all__ = ["Corpus", "CorpusSubset", "open_corpus", "grouped_batches", "source_labels"]
 
 
 class _Tagged(Dataset):
@@ -59,6 +60,8 @@ class Corpus:
         Preprocessing of each source.
     fingerprint : dict
         ``sources``: the fingerprint of each source; ``n_windows``.
+    parts : list of RunData
+        One per (source, channel list), in window order.
     """
 
     dataset: Dataset
@@ -70,6 +73,7 @@ class Corpus:
     holdout_groups: dict[str, np.ndarray]
     prep_configs: list[dict[str, Any] | None] = field(default_factory=list)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    parts: list[RunData] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -78,6 +82,52 @@ class Corpus:
     def montage(self):
         """The montage of the first group (the one a model is built on)."""
         return self.montages[0]
+
+    def subset(self, indices: Sequence[int]) -> CorpusSubset:
+        """The windows ``indices`` (e.g. a training or hold-out split)."""
+        return CorpusSubset(self, np.asarray(indices, dtype=np.int64))
+
+
+class CorpusSubset(Dataset):
+    """Windows of a :class:`Corpus` (items ``(x, label, group)``), with their groups, sources
+    and the corpus's montages and source labels."""
+
+    def __init__(self, corpus: Corpus, indices: np.ndarray) -> None:
+        self.corpus, self.indices = corpus, indices
+        self.groups, self.sources = corpus.groups[indices], corpus.sources[indices]
+        self.montages, self.source_labels = corpus.montages, source_labels(corpus.source_names)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.corpus.dataset[int(self.indices[i])]
+
+
+def source_labels(names: Sequence[str]) -> list[str]:
+    """Short, unique labels of sources for metric names: the folder name of each store
+    (``mem`` for in-memory data), suffixed by its position where two would clash."""
+    short = [Path(n).name if n != "memory" else "mem" for n in names]
+    return [f"{s}_{i}" if short.count(s) > 1 else s for i, s in enumerate(short)]
+
+
+def grouped_batches(dataset: Dataset, batch_size: int):
+    """Evaluation batches in index order: ``(x, y, montage, source)`` per batch.
+
+    A :class:`CorpusSubset` gives batches of one group and one source each (``montage`` the
+    group's, ``source`` its position in the corpus's sources); any other dataset of ``(x, y)``
+    items gives plain batches with ``montage`` and ``source`` None.
+    """
+    from torch.utils.data import DataLoader, default_collate
+
+    if not isinstance(dataset, CorpusSubset):
+        for x, y, *_ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            yield x, y, None, None
+        return
+    for idx in GroupedBatchSampler(dataset.groups, batch_size, sources=dataset.sources,
+                                   shuffle=False):
+        x, y, g = default_collate([dataset[i] for i in idx])
+        yield x, y, dataset.montages[int(g[0])], int(dataset.sources[idx[0]])
 
 
 def _parts(store: str | Path | RunData) -> tuple[list[RunData], dict[str, Any], str]:
@@ -128,13 +178,14 @@ def open_corpus(stores: Sequence[str | Path | RunData]) -> Corpus:
     if not stores:
         raise ValueError("no data store given; pass at least one (--data STORE [STORE ...])")
     keys: dict[tuple[Any, int], int] = {}
-    datasets, groups, sources, names, prep, prints = [], [], [], [], [], []
+    datasets, groups, sources, names, prep, prints, all_parts = [], [], [], [], [], [], []
     rec_keys, win_keys = [], []
     for s, store in enumerate(stores):
         parts, fingerprint, name = _parts(store)
         names.append(name)
         prints.append(fingerprint)
         prep.append(parts[0].prep_config)
+        all_parts += parts
         for rd in parts:
             g = keys.setdefault((rd.montage, rd.n_patches), len(keys))
             n = len(rd)
@@ -154,4 +205,5 @@ def open_corpus(stores: Sequence[str | Path | RunData]) -> Corpus:
                   holdout_groups={"recording": np.concatenate(rec_keys),
                                   "window": np.concatenate(win_keys)},
                   prep_configs=prep,
-                  fingerprint={"sources": prints, "n_windows": int(len(groups_all))})
+                  fingerprint={"sources": prints, "n_windows": int(len(groups_all))},
+                  parts=all_parts)

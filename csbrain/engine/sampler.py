@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from torch.utils.data import Sampler
 
 from csbrain._checks import check_int, check_option
 
@@ -31,8 +30,10 @@ __all__ = ["WEIGHTINGS", "GroupedBatchSampler"]
 WEIGHTINGS = ("proportional", "balanced")
 
 
-class GroupedBatchSampler(Sampler[list[int]]):
-    """Batches of window indices, each from one group, the same on every rank.
+class GroupedBatchSampler:
+    """Batches of window indices, each from one group, the same on every rank (a
+    ``batch_sampler`` of :class:`torch.utils.data.DataLoader`; no torch import, so configs
+    can name :data:`WEIGHTINGS` without loading torch).
 
     Parameters
     ----------

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from csbrain._checks import check_float, check_int, check_option
 from csbrain.config import CONFIG_PRESETS, CSBrainConfig
 from csbrain.engine.metrics import LOSS, TASK_METRICS, check_select_metric, selectable_metrics
+from csbrain.engine.sampler import WEIGHTINGS
 from csbrain.engine.splits import SplitConfig
 
 __all__ = ["ModelSection", "SplitConfig", "TrainConfig", "PretrainConfig", "FinetuneConfig",
@@ -214,6 +215,9 @@ class PretrainConfig(TrainConfig):
         of few recordings).
     split_seed : int
         Seed of that hold-out (independent of ``seed``).
+    source_weighting : {"proportional", "balanced"}
+        With several stores: every window once per epoch (sources in proportion to their
+        size), or each batch's source drawn uniformly (small sources repeat).
     select_metric : {"auto", "last", "val_loss"}
         Which weights ``model.safetensors`` holds: the last (``auto`` without a validation
         split) or those of the lowest validation loss (``auto`` with one; ``loss`` is the same
@@ -235,9 +239,11 @@ class PretrainConfig(TrainConfig):
     val_fraction: float = 0.0
     val_by: Literal["recording", "window"] = "recording"
     split_seed: int = 0
+    source_weighting: Literal["proportional", "balanced"] = "proportional"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_option("source_weighting", self.source_weighting, WEIGHTINGS)
         check_float("mask_ratio", self.mask_ratio, min_value=0.0, max_value=1.0, inclusive=False)
         check_option("mask_token", self.mask_token, ["zero", "learned"])
         check_option("mask_strategy", self.mask_strategy, MASK_STRATEGIES)

@@ -73,7 +73,7 @@ def start_epoch(tr: Training) -> None:
     if set_phase is not None and set_phase(tr.inner, tr.state.epoch) and tr.info.distributed:
         tr.model = wrap_ddp(tr.inner, tr.info)  # DDP registers the trainable set when built
     tr.sampler.set_epoch(tr.state.epoch)
-    tr.sampler.set_start(tr.state.batch_in_epoch * tr.per_rank)
+    tr.sampler.set_start(tr.sampler_start())
     tr.loader_gen.manual_seed(stream_seed(tr.cfg.seed, tr.state.epoch))
 
 
@@ -86,7 +86,7 @@ def train_step(tr: Training, batch: Any) -> None:
         The loss is not finite.
     """
     state, cfg = tr.state, tr.cfg
-    batch = _to_device(batch, tr.info.device)
+    batch = tr.batch_on_its_montage(_to_device(batch, tr.info.device))
     with tr.autocast():
         loss = tr.objective.loss(tr.model, batch, tr.info)
     if not torch.isfinite(loss):

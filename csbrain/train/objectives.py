@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from csbrain.engine.corpus import grouped_batches
 from csbrain.engine.distributed import DistInfo, all_reduce_sum, unwrap
 from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import LOSS, compute_metrics, metric_mode, scores_from_outputs
@@ -110,22 +111,34 @@ class MaskedReconstruction:
         ``dataset`` with masks drawn from a fixed seed (comparable evals), and the
         :func:`~csbrain.engine.diagnostics.feature_stats` (``feature_spread``,
         ``effective_rank``, ``mean_cosine``) of the mean-pooled last-layer tokens of an
-        unmasked backbone pass over the first 512 windows (at least two)."""
+        unmasked backbone pass over the first 512 windows (at least two). A corpus of several
+        sources (:class:`~csbrain.engine.corpus.CorpusSubset`) is evaluated group by group,
+        and each source's loss is reported too (``loss_<source>``)."""
         from csbrain.engine.diagnostics import feature_stats
 
         gen = torch.Generator().manual_seed(stream_seed(self.seed, _VAL_MASK_STREAM))
         total, count, pooled, max_windows = 0.0, 0.0, [], 512
+        per_source: dict[int, list[float]] = {}
         backbone = unwrap(model).backbone
-        for x, _ in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
+        for x, _, montage, source in grouped_batches(dataset, self.batch_size):
+            if montage is not None:
+                backbone.set_montage(montage)
             x = x.to(info.device)
             mask = self.draw_mask(model, x, gen)
             n = float(mask.sum())
-            total += float(self.reconstruction(model, x, mask)[0]) * max(n, 1.0)
-            count += n
+            loss = float(self.reconstruction(model, x, mask)[0]) * max(n, 1.0)
+            total, count = total + loss, count + n
+            if source is not None:
+                acc = per_source.setdefault(source, [0.0, 0.0])
+                acc[0], acc[1] = acc[0] + loss, acc[1] + n
             take = max_windows - sum(len(p) for p in pooled)
             if take > 0:                                          # (b, C, P, D) -> (b, D)
                 pooled.append(backbone(x[:take]).float().mean(dim=(1, 2)).cpu())
         metrics: dict[str, Any] = {LOSS: total / max(count, 1.0)}
+        if len(per_source) > 1:
+            labels = dataset.source_labels
+            metrics.update({f"{LOSS}_{labels[s]}": t / max(c, 1.0)
+                            for s, (t, c) in sorted(per_source.items())})
         if sum(len(p) for p in pooled) >= 2:
             stats = feature_stats(torch.cat(pooled))
             metrics.update(feature_spread=stats["spread"],

@@ -8,6 +8,7 @@ Both: check the output folder is writable, open the data, build the model, run
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from csbrain.engine import checkpoint as ckpt
 from csbrain.engine import rundir
+from csbrain.engine.corpus import open_corpus
 from csbrain.engine.distributed import DistInfo, barrier, setup
 from csbrain.engine.inference import embed_dataset, predict_outputs
 from csbrain.engine.metrics import LOSS, SELECT_DEFAULT, VAL_PREFIX, save_metrics
@@ -89,8 +91,10 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     Parameters
     ----------
     cfg : PretrainConfig
-    data : path-like | RunData
-        A window store (labels ignored) or in-memory windows.
+    data : path-like | RunData | sequence of them
+        Window stores (labels ignored) or in-memory windows: one, or several of any channel
+        lists and lengths (batched group by group, sources weighted by
+        ``cfg.source_weighting``).
     out : path-like
         Run folder (new, or the run to continue with ``resume``).
     resume : bool
@@ -101,28 +105,27 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     Returns
     -------
     RunResult
-        ``metrics``: ``train_loss`` (last epoch) and ``val_loss`` (if a hold-out exists).
+        ``metrics``: ``train_loss`` (last epoch) and ``val_loss`` (if a hold-out exists; with
+        several sources also ``val_loss_<source>``).
     """
     info, run_dir = _start(out, cfg, resume)
-    rd = open_run_data(data)
-    train_idx, val_idx = holdout_indices(rd.groups[cfg.val_by], cfg.val_fraction,
-                                         cfg.split_seed)
+    train_set, val_set, rd = _pretraining_sets(data, cfg)
     _record(run_dir, "pretrain", cfg, rd, info, resume,
-            {"split": {"train": len(train_idx), "val": len(val_idx)}})
+            {"split": {"train": len(train_set), "val": len(val_set or ())}})
     seed_everything(cfg.seed)
     model = build_pretraining_model(rd, cfg)
     select = cfg.select()
     objective = MaskedReconstruction(cfg.mask_ratio, seed=cfg.seed, rank=info.rank,
-                                     select_val_loss=select != "last" and len(val_idx) > 0,
+                                     select_val_loss=select != "last" and val_set is not None,
                                      batch_size=cfg.batch_size,
                                      mask_strategy=cfg.mask_strategy, target=cfg.target,
                                      spectral_weight=cfg.spectral_weight,
                                      vicreg_weight=cfg.vicreg_weight)
-    val_set = Subset(rd.dataset, val_idx.tolist()) if len(val_idx) else None
-    state = train_loop(model, objective, Subset(rd.dataset, train_idx.tolist()), cfg, run_dir,
+    state = train_loop(model, objective, train_set, cfg, run_dir,
                        info, val_set=val_set, resume=resume, hooks=hooks,
                        save_extra=model_extra("pretrain", rd, mask_ratio=cfg.mask_ratio,
-                                              mask_token=cfg.mask_token))
+                                              mask_token=cfg.mask_token, target=cfg.target,
+                                              mask_strategy=cfg.mask_strategy))
     metrics: dict[str, Any] = {"kind": "pretrain", "steps": state.step,
                                "best_step": state.best_step}
     if info.is_main:
@@ -132,6 +135,33 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
         save_metrics(run_dir / rundir.METRICS_FINAL, metrics)
     barrier()
     return RunResult(run_dir, metrics, state)
+
+
+def _pretraining_sets(data: Any, cfg: PretrainConfig
+                      ) -> tuple[Dataset, Dataset | None, RunData]:
+    """Training and hold-out windows of a pretraining run, and the :class:`RunData` that
+    describes them (montage the model is built on, fingerprint, saved facts).
+
+    One store of one channel list and length: plain subsets of its windows. Several stores, or
+    mixed channel lists or lengths: :class:`~csbrain.engine.corpus.CorpusSubset` s, batched
+    group by group (:class:`~csbrain.engine.sampler.GroupedBatchSampler`); the description
+    is the first part's, with the corpus fingerprint.
+    """
+    corpus = open_corpus(list(data) if isinstance(data, (list, tuple)) else [data])
+    first = corpus.parts[0]
+    if len(corpus.parts) == 1:
+        train_idx, val_idx = holdout_indices(first.groups[cfg.val_by], cfg.val_fraction,
+                                             cfg.split_seed)
+        sets = [Subset(first.dataset, idx.tolist()) for idx in (train_idx, val_idx)]
+        return sets[0], sets[1] if len(val_idx) else None, first
+    train_idx, val_idx = holdout_indices(corpus.holdout_groups[cfg.val_by], cfg.val_fraction,
+                                         cfg.split_seed)
+    preps = [json.dumps(p, sort_keys=True) for p in corpus.prep_configs]
+    rd = dataclasses.replace(first, source=" ".join(corpus.source_names), label_names=[],
+                             fingerprint=corpus.fingerprint,
+                             prep_config=first.prep_config if len(set(preps)) == 1 else None)
+    val = corpus.subset(val_idx) if len(val_idx) else None
+    return corpus.subset(train_idx), val, rd
 
 
 def _task_labels(rd: RunData, cfg: FinetuneConfig) -> tuple[np.ndarray, str, int]:

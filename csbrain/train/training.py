@@ -21,8 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from csbrain._io import atomic_write_bytes
 from csbrain.engine import checkpoint as ckpt
+from csbrain.engine.corpus import CorpusSubset
 from csbrain.engine.distributed import DistInfo, ResumableSampler, unwrap, wrap_ddp
 from csbrain.engine.rundir import METRICS_LOG
+from csbrain.engine.sampler import GroupedBatchSampler
 from csbrain.train.config import TrainConfig
 from csbrain.train.optim import build_optimizer, cosine_with_warmup
 from csbrain.train.seeds import seed_everything
@@ -130,7 +132,7 @@ class Training:
     objective: Objective
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    sampler: ResumableSampler
+    sampler: ResumableSampler | GroupedBatchSampler
     loader: DataLoader
     loader_gen: torch.Generator
     cfg: TrainConfig
@@ -152,13 +154,33 @@ class Training:
         """Optimiser steps of the whole run."""
         return self.state.total_steps
 
+    def sampler_start(self) -> int:
+        """Where the sampler resumes this epoch: batches for a grouped sampler, else windows
+        of this rank."""
+        per_item = 1 if isinstance(self.sampler, GroupedBatchSampler) else self.per_rank
+        return self.state.batch_in_epoch * per_item
+
+    def batch_on_its_montage(self, batch: Any) -> Any:
+        """``(x, y)`` of ``batch``; a grouped batch ``(x, y, group)`` also switches the model
+        to its group's montage (each layout built once, see ``CSBrain.set_montage``)."""
+        if not isinstance(self.sampler, GroupedBatchSampler):
+            return batch
+        x, y, group = batch
+        backbone = getattr(self.inner, "backbone", self.inner)
+        backbone.set_montage(self.loader.dataset.montages[int(group[0])])
+        return x, y
+
     @property
     def inner(self) -> torch.nn.Module:
         """The model without its DDP wrapper (what is saved and evaluated)."""
         return unwrap(self.model)
 
     def save_model(self) -> None:
-        """Write the unwrapped model as the run's model (``config.json`` + weights)."""
+        """Write the unwrapped model as the run's model (``config.json`` + weights); a model
+        trained on several montages is saved on the first (weights do not depend on it)."""
+        if isinstance(self.sampler, GroupedBatchSampler):
+            getattr(self.inner, "backbone", self.inner).set_montage(
+                self.loader.dataset.montages[0])
         self.saver(self.inner, self.run_dir, extra=self.save_extra)
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -216,13 +238,21 @@ def start_training(model: torch.nn.Module, objective: Objective, train_set: Data
     log = _MetricsLog(run_dir / METRICS_LOG, info.is_main)
     _check_inputs(objective, train_set, cfg, info, val_set)
     per_rank = cfg.batch_size // info.world_size
-    sampler = ResumableSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                               shuffle=True, seed=cfg.seed)
     loader_gen = torch.Generator()
-    loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler,
-                        num_workers=cfg.num_workers, generator=loader_gen,
-                        pin_memory=info.device.type == "cuda")
-    steps_per_epoch = math.ceil(sampler.num_samples / per_rank)
+    common = dict(num_workers=cfg.num_workers, generator=loader_gen,
+                  pin_memory=info.device.type == "cuda")
+    if isinstance(train_set, CorpusSubset):        # several montages / lengths: grouped batches
+        sampler = GroupedBatchSampler(
+            train_set.groups, cfg.batch_size, sources=train_set.sources,
+            weighting=getattr(cfg, "source_weighting", "proportional"),
+            num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
+        loader = DataLoader(train_set, batch_sampler=sampler, **common)
+        steps_per_epoch = sampler.batches_per_epoch
+    else:
+        sampler = ResumableSampler(train_set, num_replicas=info.world_size, rank=info.rank,
+                                   shuffle=True, seed=cfg.seed)
+        loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, **common)
+        steps_per_epoch = math.ceil(sampler.num_samples / per_rank)
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     warmup = cfg.warmup_steps or int(round(cfg.warmup_epochs * steps_per_epoch))
 
