@@ -17,6 +17,7 @@ INDIRECT = {
     "edfio": "mne.export to EDF (the tests write their recordings with it)",
     "eeglabio": "mne.export to EEGLAB .set",
     "pybv": "mne.export to BrainVision .vhdr",
+    "ruff": "tests/test_style.py runs its command line",
 }
 
 
