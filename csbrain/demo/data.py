@@ -7,11 +7,14 @@ No window of a task's test split ever enters the pretraining corpus: test window
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from csbrain import units
-from csbrain.demo.plan import HOLDOUT_FROM, PRETRAIN_CHANNELS, DemoTask
+from csbrain.data.store import UNLABELLED
+from csbrain.demo.plan import HOLDOUT_FROM, DemoTask
+from csbrain.engine.rundata import RunData
 from csbrain.montage import Montage
 
 logger = logging.getLogger(__name__)
@@ -60,30 +63,63 @@ def covered_hours(lw, keep: np.ndarray) -> float:
     return float(total) / units.SFREQ / 3600
 
 
-def pretraining_corpus(sources: dict[str, object]) -> tuple[np.ndarray, Montage, list[dict]]:
-    """Concatenate the continuous sources on :data:`PRETRAIN_CHANNELS`, before the holdout.
+def pretraining_corpus(sources: dict[str, Any]) -> tuple[list[RunData], list[dict]]:
+    """Every channel of every continuous source, windows before the hold-out point only.
+
+    Parameters
+    ----------
+    sources : dict of str to csbrain.data.LabelledWindows
+        Continuous windows per ``load_dataset`` name.
 
     Returns
     -------
-    x : ndarray, shape (n, 6, P, 200)
-    montage : Montage
-        The six pretraining channels.
+    data : list of RunData
+        One per source, on the source's own montage (unlabelled), in ``sources`` order.
     summary : list of dict
-        Per source: windows available, windows kept, hours of EEG they cover (``hours``) and
-        the sum of their durations (``window_hours``, larger when windows overlap).
+        Per source: windows available, windows kept, channels, hours of EEG they cover
+        (``hours``), the sum of their durations (``window_hours``, larger when windows
+        overlap), the hold-out point and ``last_end``, the latest end of a kept window as a
+        fraction of its recording (never after the hold-out point).
     """
-    parts, summary = [], []
+    data, summary = [], []
     for name, lw in sources.items():
-        idx = [lw.ch_names.index(c) for c in PRETRAIN_CHANNELS]
         _, end = time_fractions(lw)
         keep = end <= HOLDOUT_FROM[_base(name)] + 1e-9
-        parts.append(lw.x[keep][:, idx])
-        summary.append({"source": name, "windows": int(len(keep)), "kept": int(keep.sum()),
+        montage = getattr(lw, "montage", None) or Montage.from_names(list(lw.ch_names))
+        data.append(RunData.from_arrays(
+            lw.x[keep], np.full(int(keep.sum()), UNLABELLED), montage,
+            subject=np.asarray(lw.subject)[keep], recording=np.asarray(lw.recording)[keep]))
+        summary.append({"source": name, "channels": len(lw.ch_names),
+                        "windows": int(len(keep)), "kept": int(keep.sum()),
                         "hours": round(covered_hours(lw, keep), 3),
                         "window_hours": round(float(window_seconds(lw) * keep.sum()) / 3600, 3),
-                        "held_out_from": HOLDOUT_FROM[_base(name)]})
-    x = np.concatenate(parts).astype(np.float32)
-    return x, Montage.from_names(list(PRETRAIN_CHANNELS)), summary
+                        "held_out_from": HOLDOUT_FROM[_base(name)],
+                        "last_end": round(float(end[keep].max()), 6) if keep.any() else None})
+    return data, summary
+
+
+def subsample(data: list[RunData], fraction: float, seed: int) -> list[RunData]:
+    """A seeded ``fraction`` of the windows of every source (at least one window each).
+
+    Parameters
+    ----------
+    data : list of RunData
+        In-memory sources (:func:`pretraining_corpus`).
+    fraction : float
+        In (0, 1].
+    seed : int
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for rd in data:
+        n = len(rd)
+        keep = np.sort(rng.permutation(n)[: max(1, int(round(fraction * n)))])
+        x = rd.dataset.tensors[0].numpy()[keep]                 # in-memory (from_arrays)
+        out.append(RunData.from_arrays(x, np.asarray(rd.labels)[keep], rd.montage,
+                                       recording=np.asarray(rd.groups["recording"])[keep]))
+    return out
 
 
 def _val_from(pool: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -46,30 +46,80 @@ def _fmt(summary: dict[str, Any] | None) -> str:
     return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
 
 
+def _diff(d: dict[str, Any] | None) -> str:
+    if not d or d.get("mean") is None:
+        return "n/a"
+    if d.get("ci") is None:
+        return f"{d['mean']:+.3f}"
+    return f"{d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+
+
 def results_rows(results: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per task and metric: pretrained, scratch, baseline (mean ± std over seeds)."""
+    """One row per task, method and metric: pretrained, scratch (mean ± std over seeds), the
+    paired difference pretrained − scratch with its 95 % t-interval, and the baseline."""
     rows = []
     for t in results["tasks"].values():
-        for key, label in _METRICS:
-            rows.append({"task": t["title"], "metric": label,
-                         "CSBrain pretrained": _fmt(t["pretrained"][key]),
-                         "CSBrain from scratch": _fmt(t["scratch"][key]),
-                         f"baseline ({t['baseline']['name']})": _fmt(t["baseline"][key]),
-                         "n train/val/test": "/".join(str(t["n"][s])
-                                                      for s in ("train", "val", "test"))})
+        for method, m in t["methods"].items():
+            for key, label in _METRICS:
+                rows.append({"task": t["title"], "method": method, "metric": label,
+                             "CSBrain pretrained": _fmt(m["pretrained"][key]),
+                             "CSBrain from scratch": _fmt(m["scratch"][key]),
+                             "pretrained − scratch [95% CI]": _diff(m["difference"][key]),
+                             f"baseline ({t['baseline']['name']})": _fmt(t["baseline"][key]),
+                             "n train/val/test": "/".join(str(t["n"][s])
+                                                          for s in ("train", "val", "test"))})
+    return rows
+
+
+def diagnostics_rows(results: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per source and feature set: pretrained vs mean random-init backbone."""
+    rows = []
+    for d in results["diagnostics"]:
+        for f in d["features"]:
+            p, r = f["pretrained"], f["random"] or {}
+            rows.append({"source (held-out windows)": f"{d['source']} ({d['n_windows']})",
+                         "features": f["features"],
+                         "spread / RMS pretrained vs random": _pair(p, r, "spread"),
+                         "effective rank": _pair(p, r, "effective_rank", ".1f"),
+                         "mean cosine": _pair(p, r, "mean_cosine"),
+                         "collapsed": "yes" if f["collapsed"] else "no"})
+    return rows
+
+
+def _pair(p: dict[str, float], r: dict[str, float], key: str, spec: str = ".3f") -> str:
+    return f"{p[key]:{spec}} vs {r[key]:{spec}}" if key in r else f"{p[key]:{spec}}"
+
+
+def scaling_rows(results: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per fraction of the pretraining windows: each method's test scores."""
+    rows = []
+    for r in results["scaling"]["rows"]:
+        row = {"pretraining windows": "none (random init)" if r["fraction"] == 0
+               else f"{r['fraction']:g}"}
+        for method, m in r["methods"].items():
+            for key, label in _METRICS:
+                row[f"{method}: {label}"] = _fmt(m[key])
+        rows.append(row)
     return rows
 
 
 def _verdicts(results: dict[str, Any]) -> str:
     items = []
     for t in results["tasks"].values():
-        p = t["pretrained"]["balanced_accuracy"]["mean"]
-        s = t["scratch"]["balanced_accuracy"]["mean"]
+        parts = []
+        for method, m in t["methods"].items():
+            d = m["difference"]["balanced_accuracy"]
+            p, s = m["pretrained"]["balanced_accuracy"]["mean"], m["scratch"][
+                "balanced_accuracy"]["mean"]
+            word = "beats" if p > s else ("ties" if p == s else "does not beat")
+            sure = ("" if d.get("excludes_zero") is None else
+                    ", interval excludes zero" if d["excludes_zero"] else
+                    ", interval includes zero")
+            parts.append(f"{method}: pretraining {word} scratch ({p:.3f} vs {s:.3f}, "
+                         f"difference {_diff(d)}{sure})")
         b = t["baseline"]["balanced_accuracy"]["mean"]
-        word = "beats" if p > s else ("ties" if p == s else "does not beat")
-        items.append(f"<li>{t['title']}: pretraining {word} training from scratch "
-                     f"({p:.3f} vs {s:.3f} balanced accuracy); the classical baseline gets "
-                     f"{b:.3f}.</li>")
+        items.append(f"<li>{t['title']}: " + "; ".join(parts)
+                     + f"; the classical baseline gets {b:.3f}.</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
 
@@ -77,33 +127,53 @@ def write_report(path: Path, results: dict[str, Any], figures: dict[str, Path]) 
     """Write the self-contained HTML report."""
     pre, plan, env = results["pretraining"], results["plan"], results["environment"]
     seeds = len(plan["seeds"])
+    channels = sorted({c["channels"] for c in pre["corpus"]})
     honesty = (
         "<div class='note'><b>What these numbers are.</b> CSBrain was pretrained here on "
         f"{pre['hours']:.2f} h of EEG ({pre['n_windows']} windows of {pre['window_s']:g} s, "
-        f"{pre['window_hours']:.2f} h summed over overlapping windows; the "
-        f"{len(plan['pretrain_channels'])} channels {', '.join(plan['pretrain_channels'])} that "
-        "every pretraining recording has) with a small model on a CPU: a demonstration of the "
-        "pipeline, not a foundation model (the authors pretrained on ~9,000 h). Every number "
-        "below is computed from predictions of the models this run trained; where pretraining "
-        "does not beat training from scratch, the table shows it. No test window of any task "
-        "is part of the pretraining data (test windows come after the held-out point of their "
-        f"recording: {plan['holdout_from']}). Scores are means ± std over {seeds} seeds "
-        "(same split, different initialisation and shuffling); the baseline is deterministic."
-        "</div>")
+        f"{pre['window_hours']:.2f} h summed over overlapping windows; every channel of every "
+        f"source, {'/'.join(map(str, channels))} channels) with a small model on a CPU: a "
+        "demonstration of the pipeline, not a foundation model (the authors pretrained on "
+        "~9,000 h). Every number below is computed from predictions of the models this run "
+        "trained; where pretraining does not beat training from scratch, the table shows it. "
+        "No test window of any task is part of the pretraining data (test windows come after "
+        f"the held-out point of their recording: {plan['holdout_from']}). Scores are means ± "
+        f"std over {seeds} seeds (same split, different initialisation and shuffling); the "
+        "difference pretrained − scratch is paired by seed, with a 95 % Student-t interval; "
+        "the baseline is deterministic.</div>"
+        f"<p><b>Objective</b> (target {plan['pretrain'].get('target', 'waveform')}): "
+        f"{plan['objective_reason']}</p>")
     corpus = table(pre["corpus"])
+    diag = ("<p>Frozen features of the pretrained backbone vs the mean of "
+            f"{plan['n_random']} random-init backbones of the same configuration, on the "
+            "windows pretraining held out (its validation split). Spread: std across windows / "
+            "RMS; effective rank: participation ratio; mean cosine between windows. "
+            "Collapsed: spread below a fraction of the random backbones'.</p>"
+            + table(diagnostics_rows(results))
+            + (image(figures["feature_diagnostics"], "feature diagnostics per epoch")
+               if "feature_diagnostics" in figures else ""))
+    sc = results["scaling"]
+    scaling = (f"<p>Task {sc['task']}: test scores of backbones pretrained on none, a quarter, "
+               f"half and all of the pretraining windows (seeded subsets of every source, same "
+               f"{sc['same']}).</p>" + table(scaling_rows(results))
+               + image(figures["scaling"], "data scaling"))
     stages = table([{"stage": k, "seconds": v} for k, v in results["stage_seconds"].items()])
     imp = results["importance"]
     sections = [
         ("Summary", honesty + _verdicts(results)),
+        ("Pretraining data", corpus),
+        ("Representation diagnostics", diag),
         ("Results on the test splits", table(results_rows(results))),
-        ("Pretraining", corpus + image(figures["pretrain_loss"], "pretraining loss")
+        ("Data scaling", scaling),
+        ("Pretraining", image(figures["pretrain_loss"], "pretraining loss")
          + image(figures["reconstruction"], "masked reconstruction")),
-        ("Fine-tuning", image(figures["finetune_curves"], "validation curves")),
+        ("Fine-tuning", image(figures["finetune_curves"], "validation curves")
+         if "finetune_curves" in figures else ""),
         ("Confusion matrices", "".join(image(p, k) for k, p in figures.items()
                                        if k.startswith("confusion_"))),
         ("ROC curves", "".join(image(p, k) for k, p in figures.items() if k.startswith("roc_"))),
         ("What the model looks at", f"<p>Task: {imp['task']}, CSBrain "
-         f"{imp.get('model', 'pretrained')} (the variant with "
+         f"{imp.get('model', 'pretrained')}, {imp.get('method', 'full')} (the variant with "
          "the better validation score), seed 0. Occlusion: each channel (left) "
          "or region (right) is set to zero in every test window; the bar is the drop of "
          "balanced accuracy.</p>" + image(figures["importance_topomap"], "importance")),

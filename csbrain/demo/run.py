@@ -1,40 +1,41 @@
 """``csbrain demo``: pretrain and fine-tune CSBrain on real EEG, compare, report.
 
 Stages (each timed): fetch and prepare the real recordings; pretrain by masked reconstruction on
-the unlabelled continuous EEG; fine-tune every task from the pretrained backbone and from
-scratch over several seeds; fit the classical baseline; occlusion importance; figures; report.
+every channel of the unlabelled continuous EEG before each recording's hold-out point;
+representation diagnostics of the pretrained vs random backbones on the windows pretraining
+held out; fine-tune every task with each method of the plan from the pretrained backbone and
+from scratch over several seeds; fit the classical baseline; the data-scaling analysis;
+occlusion importance; figures; report.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from csbrain._checks import check_int
 from csbrain._io import atomic_write_json
-from csbrain.demo.data import pretraining_corpus, task_split, window_seconds
+from csbrain.demo.common import overrides
+from csbrain.demo.finetuning import INITS, TaskData, finetune_stage, scaling_stage
 from csbrain.demo.plan import (
     BASELINE,
     HOLDOUT_FROM,
     IMPORTANCE_TASK,
+    OBJECTIVE_REASON,
     PLANS,
-    PRETRAIN_CHANNELS,
     PRETRAIN_SOURCES,
+    SCALING_FRACTIONS,
+    SCALING_TASK,
     TASKS,
-    DemoPlan,
-    DemoTask,
 )
+from csbrain.demo.pretraining import diagnostics_stage, pretrain_stage, scaling_pretrains
 
 logger = logging.getLogger(__name__)
 
-INITS = ("pretrained", "scratch")
 #: written first: which plan the run in this folder uses (checked by ``resume``)
 PLAN_FILE = "demo_plan.json"
 
@@ -54,115 +55,8 @@ class Stages:
         logger.info("stage %s done in %.1f s", name, self.seconds[name])
 
 
-def _overrides(*sections: dict[str, Any], **more: Any) -> list[str]:
-    merged: dict[str, Any] = {}
-    for s in sections:
-        merged.update(s)
-    merged.update(more)
-    return [f"{k}={json.dumps(v) if isinstance(v, list | dict) else v}" for k, v in merged.items()
-            if v is not None]
-
-
-def _subset(lw, keep: np.ndarray, split: np.ndarray):
-    from csbrain.engine.rundata import RunData
-
-    return RunData.from_arrays(lw.x[keep], lw.y[keep], lw.montage, subject=lw.subject[keep],
-                               recording=lw.recording[keep], split=split[keep],
-                               prep_config=lw.config, label_names=lw.label_names)
-
-
-def _train(fn, cfg: Any, data: Any, run_dir: Path) -> Any:
-    """``fn(cfg, data, run_dir)`` (pretrain / finetune), continuing the run if ``run_dir`` holds
-    its checkpoint (a finished run only re-evaluates). A folder that an interrupted demo left
-    without a checkpoint holds no progress and is started again."""
-    from csbrain.engine.checkpoint import TRAINER_STATE
-
-    resume = (run_dir / TRAINER_STATE).is_file()
-    if not resume and run_dir.exists():
-        logger.info("%s: no checkpoint yet, starting this run again", run_dir)
-        shutil.rmtree(run_dir)
-    return fn(cfg, data, run_dir, resume=resume)
-
-
-def _summary(values: list[float | None]) -> dict[str, Any]:
-    vals = [v for v in values if v is not None]
-    return {"per_seed": values, "mean": float(np.mean(vals)) if vals else None,
-            "std": float(np.std(vals)) if vals else None}
-
-
-def pretrain_stage(plan: DemoPlan, sources: dict, out: Path, progress: bool) -> dict[str, Any]:
-    """Pretrain on the continuous sources; return the run folder and corpus facts."""
-    from csbrain.configio import load_config
-    from csbrain.data.store import UNLABELLED
-    from csbrain.engine.rundata import RunData
-    from csbrain.train import PretrainConfig, pretrain
-
-    x, montage, corpus = pretraining_corpus(sources)
-    data = RunData.from_arrays(x, np.full(len(x), UNLABELLED), montage)
-    cfg = load_config(PretrainConfig, None, _overrides(plan.model, plan.pretrain, seed=0,
-                                                       progress=progress))
-    result = _train(pretrain, cfg, data, out / "runs" / "pretrain")
-    return {"run_dir": result.run_dir, "val_fraction": cfg.val_fraction,
-            "mask_ratio": cfg.mask_ratio, "corpus": corpus, "n_windows": int(len(x)),
-            "window_s": window_seconds(next(iter(sources.values()))),
-            "hours": round(sum(c["hours"] for c in corpus), 3),
-            "window_hours": round(sum(c["window_hours"] for c in corpus), 3),
-            "metrics": result.metrics}
-
-
-def finetune_stage(plan: DemoPlan, task: DemoTask, lw, pretrain_dir: Path, out: Path,
-                   bar: Any = None) -> dict[str, Any]:
-    """Fine-tune ``task`` from the pretrained backbone and from scratch, every seed.
-
-    ``bar`` (a tqdm bar, optional) advances once per fine-tuning run.
-    """
-    from csbrain.baselines import fit_predict_baseline
-    from csbrain.configio import load_config
-    from csbrain.engine.inference import predict_windows
-    from csbrain.engine.metrics import binary_metrics, scores_from_outputs
-    from csbrain.models import load_model
-    from csbrain.train import FinetuneConfig, finetune
-
-    split = task_split(task, lw, val_fraction=plan.val_fraction)
-    keep = np.flatnonzero(split != "")
-    data = _subset(lw, keep, split)
-    test = np.flatnonzero(split == "test")
-    trainval = np.flatnonzero((split == "train") | (split == "val"))
-    y_test = lw.y[test]
-    res: dict[str, Any] = {"title": task.title, "dataset": task.dataset, "split": task.split,
-                           "n": {k: int((split == k).sum()) for k in ("train", "val", "test")},
-                           "channels": list(lw.ch_names), "label_names": lw.label_names,
-                           "runs": {}}
-    for init in INITS:
-        per_seed = []
-        for seed in plan.seeds:
-            cfg = load_config(FinetuneConfig, None, _overrides(
-                plan.model, plan.finetune, seed=seed, task="binary", progress=False,
-                init=str(pretrain_dir) if init == "pretrained" else None,
-                **{"split.use_store_splits": True, "split.by": "window"}))
-            run_dir = out / "runs" / task.key / f"{init}-seed{seed}"
-            r = _train(finetune, cfg, data, run_dir)
-            proba = scores_from_outputs("binary", predict_windows(load_model(r.run_dir),
-                                                                  lw.x[test]))
-            m = binary_metrics(y_test, proba)
-            if abs(m["balanced_accuracy"] - r.metrics["test"]["balanced_accuracy"]) > 1e-6:
-                raise RuntimeError(f"{task.key}: recomputed test metrics differ from the run's")
-            per_seed.append({"seed": seed, "run_dir": str(r.run_dir), "test": m,
-                             "val": r.metrics.get("val"), "proba": proba.tolist()})
-            if bar is not None:
-                bar.set_postfix_str(f"{task.key} {init} seed {seed}: test bal. acc. "
-                                    f"{m['balanced_accuracy']:.3f}")
-                bar.update(1)
-        res["runs"][init] = per_seed
-        res[init] = {k: _summary([s["test"][k] for s in per_seed])
-                     for k in ("balanced_accuracy", "auroc", "auc_pr")}
-    proba = fit_predict_baseline(BASELINE, lw.x[trainval], lw.y[trainval], lw.x[test])[:, 1]
-    base = binary_metrics(y_test, proba)
-    res["baseline"] = {"name": BASELINE, "test": base, "proba": proba.tolist(),
-                       **{k: _summary([base[k]]) for k in ("balanced_accuracy", "auroc", "auc_pr")}}
-    res["y_test"] = y_test.tolist()
-    res["test_index"] = test.tolist()
-    return res
+#: kept for callers of the former private name
+_overrides = overrides
 
 
 def run_demo(out: str | Path = "csbrain-demo", *, quick: bool = False, progress: bool = True,
@@ -214,25 +108,40 @@ def run_demo(out: str | Path = "csbrain-demo", *, quick: bool = False, progress:
                    for s in PRETRAIN_SOURCES}
     with stages("pretrain"):
         pre = pretrain_stage(plan, sources, out, progress)
+    with stages("diagnostics"):
+        diagnostics = diagnostics_stage(plan, pre)
     tasks: dict[str, Any] = {}
+    prepared = {t.key: TaskData(plan, t, task_data[t.dataset]) for t in TASKS}
     with stages("fine-tune, from scratch and baseline"):
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(TASKS) * len(INITS) * len(plan.seeds), desc="fine-tune runs",
-                  disable=not progress) as bar:
+        n_runs = len(TASKS) * len(plan.methods) * len(INITS) * len(plan.seeds)
+        with tqdm(total=n_runs, desc="fine-tune runs", disable=not progress) as bar:
             for task in TASKS:
-                tasks[task.key] = finetune_stage(plan, task, task_data[task.dataset],
-                                                 pre["run_dir"], out, bar)
+                tasks[task.key] = finetune_stage(plan, prepared[task.key], pre["run_dir"], out,
+                                                 bar)
+    with stages("data scaling"):
+        backbones = scaling_pretrains(plan, pre, SCALING_FRACTIONS, out)
+        same = ("optimiser steps" if plan.pretrain.get("max_steps")
+                else "epochs (fewer optimiser steps on less data)")
+        scaling = {"task": SCALING_TASK, "same": same,
+                   "rows": scaling_stage(plan, prepared[SCALING_TASK], backbones,
+                                         tasks[SCALING_TASK], out)}
     with stages("figures"):
-        figures, importance = make_figures(out, pre, tasks, task_data)
+        figures, importance = make_figures(out, pre, tasks, task_data, scaling,
+                                          plan.pretrain.get("target", "waveform"))
+    pretraining = {k: (str(v) if isinstance(v, Path) else v) for k, v in pre.items()
+                   if k not in ("data", "held_out_index")}
     results = {
         "plan": {"name": plan.name, "model": plan.model, "pretrain": plan.pretrain,
                  "finetune": plan.finetune, "seeds": list(plan.seeds),
-                 "val_fraction": plan.val_fraction, "pretrain_channels": list(PRETRAIN_CHANNELS),
+                 "methods": list(plan.methods), "scaling_methods": list(plan.scaling_methods),
+                 "val_fraction": plan.val_fraction, "n_random": plan.n_random,
+                 "objective_reason": OBJECTIVE_REASON,
                  "holdout_from": HOLDOUT_FROM, "baseline": BASELINE,
                  "importance_task": IMPORTANCE_TASK},
-        "pretraining": {k: (str(v) if isinstance(v, Path) else v) for k, v in pre.items()},
-        "tasks": tasks, "importance": importance,
+        "pretraining": pretraining, "diagnostics": diagnostics, "tasks": tasks,
+        "scaling": scaling, "importance": importance,
         "figures": {k: p.name for k, p in figures.items()},
         "environment": environment(), "stage_seconds": stages.seconds,
     }

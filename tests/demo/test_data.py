@@ -8,8 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from csbrain.demo.data import covered_hours, pretraining_corpus, task_split, time_fractions
-from csbrain.demo.plan import HOLDOUT_FROM, PLANS, PRETRAIN_CHANNELS, DemoTask
+from csbrain.demo.data import (
+    covered_hours,
+    pretraining_corpus,
+    subsample,
+    task_split,
+    time_fractions,
+)
+from csbrain.demo.plan import HOLDOUT_FROM, PLANS, DemoTask
+
+CHANNELS = ["Fz", "F3", "F4", "C3", "C4", "O1", "O2"]
 
 P = 10                      # 10-s windows
 STEP = 5 * 200              # every 5 s: consecutive windows overlap by half
@@ -22,12 +30,12 @@ def windows(n_per_rec=20, subjects=("s01", "s02"), split=None):
     start = np.tile(np.arange(n_per_rec) * STEP, len(recs))
     duration = (n_per_rec - 1) * STEP / 200 + P          # the last window ends the recording
     return SimpleNamespace(
-        x=np.zeros((n, len(PRETRAIN_CHANNELS) + 1, P, 200), np.float32),
+        x=np.random.default_rng(0).standard_normal((n, len(CHANNELS), P, 200)).astype(np.float32),
         y=np.arange(n) % 2, start=start,
         recording=np.repeat(recs, n_per_rec), subject=np.repeat(list(subjects), n_per_rec),
         split=np.full(n, "" if split is None else split, dtype=object),
         duration_s={r: duration for r in recs},
-        ch_names=["Fz", *PRETRAIN_CHANNELS])
+        ch_names=list(CHANNELS))
 
 
 def test_covered_hours_counts_overlaps_once():
@@ -39,14 +47,50 @@ def test_covered_hours_counts_overlaps_once():
     assert covered_hours(lw, keep) == pytest.approx(2 * 10 * 10 / 3600)
 
 
-def test_pretraining_corpus_stops_before_the_holdout_point():
+def test_pretraining_corpus_reads_every_channel_before_the_holdout_point():
     lw = windows()
-    x, montage, summary = pretraining_corpus({"face13:continuous": lw})
+    short = windows(subjects=("s03",))
+    short.x, short.ch_names = short.x[:, :3], CHANNELS[:3]
+    data, summary = pretraining_corpus({"face13:continuous": lw, "nap": short})
     _, end = time_fractions(lw)
     kept = end <= HOLDOUT_FROM["face13"] + 1e-9
-    assert len(x) == kept.sum() == summary[0]["kept"] and 0 < len(x) < len(lw.y)
-    assert x.shape[1] == len(PRETRAIN_CHANNELS) and montage.n_chans == len(PRETRAIN_CHANNELS)
+    assert len(data[0]) == kept.sum() == summary[0]["kept"] and 0 < len(data[0]) < len(lw.y)
+    assert np.array_equal(data[0].dataset.tensors[0].numpy(), lw.x[kept])
+    assert data[0].montage.n_chans == 7 and summary[0]["channels"] == 7
+    assert summary[0]["last_end"] <= HOLDOUT_FROM["face13"] + 1e-9
     assert summary[0]["window_hours"] > summary[0]["hours"] > 0
+    # nap is held out from 1.0: every window, its own 3 channels
+    assert len(data[1]) == len(short.y) and data[1].montage.n_chans == 3
+    assert (np.asarray(data[0].labels) == -1).all()
+
+
+def test_subsample_is_seeded_and_keeps_montages():
+    data, _ = pretraining_corpus({"nap": windows()})
+    a, b = subsample(data, 0.25, seed=0), subsample(data, 0.25, seed=0)
+    assert len(a[0]) == round(0.25 * len(data[0]))
+    assert np.array_equal(a[0].dataset.tensors[0].numpy(), b[0].dataset.tensors[0].numpy())
+    assert a[0].montage == data[0].montage
+    with pytest.raises(ValueError, match="fraction"):
+        subsample(data, 0.0, seed=0)
+
+
+def test_held_out_matches_the_pretraining_split():
+    """The diagnostics' windows are the ones ``pretrain`` holds out, per source."""
+    from csbrain.configio import load_config
+    from csbrain.demo.pretraining import held_out
+    from csbrain.engine.corpus import open_corpus
+    from csbrain.engine.splits import holdout_indices
+    from csbrain.train import PretrainConfig
+
+    short = windows(subjects=("s03",))
+    short.x, short.ch_names = short.x[:, :3], CHANNELS[:3]
+    data, _ = pretraining_corpus({"nap": windows(), "face13:continuous": short})
+    cfg = load_config(PretrainConfig, None, ["val_fraction=0.2", "val_by=window"])
+    val = held_out(data, cfg)
+    corpus = open_corpus(data)
+    _, want = holdout_indices(corpus.holdout_groups["window"], 0.2, cfg.split_seed)
+    got = np.concatenate([v + off for v, off in zip(val, [0, len(data[0])])])
+    assert np.array_equal(np.sort(got), np.sort(want)) and all(len(v) for v in val)
 
 
 @pytest.mark.parametrize("kind", ["cross_subject", "holdout"])
