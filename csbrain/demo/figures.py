@@ -98,10 +98,13 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     figs["pretrain_loss"] = plot_curves(panels, out / "pretrain_loss.png", xlabel=["step", "epoch"],
                                         logy=True, title="Pretraining: masked patch "
                                         f"reconstruction, target {target} (log scale)")
-    if any(r.get("val_feature_spread") is not None for r in rec):
+    diag = [r for r in rec if r.get("val_feature_spread") is not None]
+    if diag:
+        if len({r.get("epoch") for r in diag}) < len(diag):  # evaluated within epochs: by step
+            diag = [{k: v for k, v in r.items() if k != "epoch"} for r in diag]
         figs["feature_diagnostics"] = plot_feature_diagnostics(
-            rec, out / "feature_diagnostics.png", spread_threshold=None,
-            title="Pretraining: pooled features of the held-out windows per epoch")
+            diag, out / "feature_diagnostics.png", spread_threshold=None,
+            title="Pretraining: pooled features of the held-out windows per evaluation")
     imp_task = tasks[IMPORTANCE_TASK]
     lw, test = task_data[imp_task["dataset"]], np.asarray(imp_task["test_index"])
     figs["reconstruction"] = _reconstruction(pre, target, lw, test, out / "reconstruction.png",
@@ -109,7 +112,7 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
     figs["scaling"] = plot_scaling(
         scaling["rows"], out / "scaling.png",
         title=f"{tasks[scaling['task']]['title']}\nagainst the pretraining data "
-              f"(same {scaling['same'].split()[0]}), mean ± std over seeds")
+              f"(same {scaling['same'].split(' (')[0]}), mean ± std over seeds")
     method = "full" if all("full" in t["runs"] for t in tasks.values()) else \
         next(iter(next(iter(tasks.values()))["runs"]))
     runs = {key: t["runs"][method] for key, t in tasks.items()}

@@ -124,5 +124,5 @@ PLANS: dict[str, DemoPlan] = {
         "quick", {**_MODEL, "model.n_layers": 2},
         {**_PRETRAIN, "epochs": 1, "max_steps": 8, "eval_every": 4, "warmup_epochs": 0.0,
          "warmup_steps": 2},
-        {**_FINETUNE, "epochs": 4}, seeds=(0, 1, 2), n_random=1),
+        {**_FINETUNE, "epochs": 3}, seeds=(0, 1, 2), n_random=1),
 }
