@@ -176,9 +176,11 @@ def test_no_test_window_in_pretraining(demo):
             if _base(task["dataset"]) == _base(source["source"]) and cut < 1:
                 assert task["test_first_start"] >= cut - 1e-9 >= source["last_end"] - 2e-9
     assert pre["n_windows"] == sum(s["kept"] for s in corpus)
+    # what pretraining read: per source exactly the kept windows; its hold-out, the diagnostics'
     run_config = json.loads((out / "runs" / "pretrain" / "run_config.json").read_text())
-    split = json.dumps(run_config)
-    assert str(pre["n_windows"] - sum(s["held_out"] for s in corpus)) in split
+    assert [s["n_windows"] for s in run_config["data"]["sources"]] == [c["kept"] for c in corpus]
+    held = sum(s["held_out"] for s in corpus)
+    assert run_config["split"] == {"train": pre["n_windows"] - held, "val": held}
     # the tasks whose recordings pretraining reads hold test windows after the cut only
     bases = {_base(c["source"]) for c in corpus}
     for task in results["tasks"].values():
