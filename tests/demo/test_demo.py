@@ -213,8 +213,9 @@ def test_interrupted_demo_resumes_to_the_same_results(demo, capsys):
 
     out, results = demo
     runs = out / "runs" / "eyes_closed_open"
-    shutil.rmtree(runs / "full-scratch-seed1")
-    for f in (runs / "full-pretrained-seed2").iterdir():
+    first, last = results["plan"]["seeds"][0], results["plan"]["seeds"][-1]
+    shutil.rmtree(runs / f"full-scratch-seed{first}")
+    for f in (runs / f"full-pretrained-seed{last}").iterdir():
         if f.name != "run_config.json":
             f.unlink()
     (out / "results.json").unlink()
