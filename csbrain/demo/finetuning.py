@@ -94,6 +94,8 @@ def finetune_stage(plan: DemoPlan, td: TaskData, pretrain_dir: Path, out: Path,
                             out / "runs" / task.key / f"{method}-{init}", plan.seeds, bar)
             for init in INITS}
     res["methods"] = summarise_task(res["runs"])
+    # top-level pretrained / scratch: the first method's (``full`` by default), as the CLI prints
+    res.update({init: res["methods"][plan.methods[0]][init] for init in INITS})
     trainval = np.flatnonzero((split == "train") | (split == "val"))
     proba = fit_predict_baseline(BASELINE, lw.x[trainval], lw.y[trainval], lw.x[td.test])[:, 1]
     base = binary_metrics(td.y_test, proba)
