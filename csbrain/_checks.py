@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["CSBrainError", "CSBrainTypeError", "closest", "check_option", "check_int",
+__all__ = ["CSBrainError", "CSBrainTypeError", "closest", "more", "check_option", "check_int",
            "check_float", "check_bool"]
 
 
@@ -30,6 +30,16 @@ def closest(value: str, allowed: Iterable[str], n: int = 5) -> list[str]:
     lower = {a.lower(): a for a in allowed}
     hits = difflib.get_close_matches(value.lower(), list(lower), n=n, cutoff=0.5)
     return [lower[h] for h in hits]
+
+
+def more(items: Iterable[Any], n: int = 10) -> str:
+    """``"a, b, c"`` of the first ``n`` items, ending ``"… and N more"`` when there are more.
+
+    Every list in a message goes through this, so a cut list always says that it is cut.
+    """
+    items = [str(i) for i in items]
+    head = ", ".join(items[:n])
+    return head + (f" … and {len(items) - n} more" if len(items) > n else "")
 
 
 def check_option(name: str, value: Any, allowed: Sequence[Any]) -> Any:

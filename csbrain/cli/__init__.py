@@ -44,12 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StdErr:
+    """``sys.stderr`` looked up at each write (pytest and notebooks replace it)."""
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stderr, name)
+
+
+def _mne_logs_to_stderr() -> None:
+    """MNE logs to stdout; the CLI keeps stdout for results (``--json``, tables)."""
+    import mne  # noqa: F401  (installs MNE's handler, which is then re-pointed)
+
+    for handler in logging.getLogger("mne").handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(_StdErr())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``csbrain`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _mne_logs_to_stderr()
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

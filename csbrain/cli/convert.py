@@ -21,5 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from csbrain.models.inspect import convert_released
 
     out = convert_released(args.src, args.dest, montage=montage_option(args))
-    print(f"wrote {out}/config.json and {out}/model.safetensors")
+    card = " and README.md (model card)" if (out / "README.md").is_file() else ""
+    print(f"wrote {out}/config.json, {out}/model.safetensors{card}")
     return 0

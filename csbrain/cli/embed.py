@@ -2,7 +2,10 @@
 
 ``FILE.npy``: the array; ``FILE.npz``: ``embeddings``, ``recording``, ``window``, ``start_s``.
 ``--set pooled=false`` keeps every token ``(n, C, P, D)`` (sorted channel order) instead of
-the mean ``(n, D)``. A released ``.pth`` needs ``--set prep_config=PREP.toml``.
+the mean ``(n, D)``. Recordings are prepared with the model's recorded preprocessing; a
+released ``.pth`` records none: give the options directly (``--set filter.h_freq=40 --set
+windows.length_s=4``) or a file (``--set prep_config=PREP.toml``), else the defaults, whose
+filters adapt to each file's sampling rate.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from csbrain.configio import load_config
-    from csbrain.eval.config import InferenceConfig
+    from csbrain.eval.config import InferenceConfig, split_overrides
     from csbrain.eval.predict import embed
 
-    cfg = load_config(InferenceConfig, args.config, args.overrides)
-    info = embed(args.recordings, args.model, args.out, cfg)
+    options, prep = split_overrides(args.overrides)
+    cfg = load_config(InferenceConfig, args.config, options)
+    info = embed(args.recordings, args.model, args.out, cfg, prep_overrides=prep)
     print(f"wrote embeddings {tuple(info['shape'])} of {len(info['recordings'])} recording(s) "
           f"to {info['out']}")
     return 0

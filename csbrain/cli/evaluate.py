@@ -24,12 +24,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from csbrain._io import check_writable
     from csbrain.configio import load_config
     from csbrain.engine.metrics import save_metrics
     from csbrain.eval.config import InferenceConfig
     from csbrain.eval.evaluate import evaluate
 
     cfg = load_config(InferenceConfig, args.config, args.overrides)
+    if args.out:
+        check_writable(args.out)  # before the evaluation, not after it
     metrics = evaluate(args.model, args.data, cfg)
     if args.out:
         save_metrics(args.out, metrics)

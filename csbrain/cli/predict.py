@@ -3,7 +3,9 @@
 Each recording (EDF, BDF, FIF, EEGLAB, BrainVision, GDF, CNT, UEA .ts) is prepared exactly as
 the model's training data (its saved preprocessing config); one CSV row per window: recording,
 window, start_s, label, predicted class and class probabilities (or the regression value).
-``--set windows=continuous`` tiles recordings that lack the training events.
+``--set windows=continuous`` tiles recordings that lack the training events. A model that
+records no preprocessing takes the options directly (``--set filter.h_freq=40``), else the
+defaults adapted to each file.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from csbrain.configio import load_config
-    from csbrain.eval.config import InferenceConfig
+    from csbrain.eval.config import InferenceConfig, split_overrides
     from csbrain.eval.predict import predict
 
-    cfg = load_config(InferenceConfig, args.config, args.overrides)
-    rows = predict(args.recordings, args.model, args.out, cfg)
+    options, prep = split_overrides(args.overrides)
+    cfg = load_config(InferenceConfig, args.config, options)
+    rows = predict(args.recordings, args.model, args.out, cfg, prep_overrides=prep)
     print(f"wrote {len(rows)} window predictions to {args.out}")
     return 0

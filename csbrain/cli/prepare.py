@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     print("\n".join(summary.lines()))
-    if summary.store_recordings == 0:
-        print(f"csbrain prepare: error: no recording could be prepared into {args.out}",
-              file=sys.stderr)
+    problem = summary.no_window_lines()
+    if problem:
+        print("csbrain prepare: error: " + "\n  ".join(problem), file=sys.stderr)
         return 1
     return 0

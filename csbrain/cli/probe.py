@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_random < 0 or args.max_windows < 2 or args.batch_size < 1:
         raise ValueError("--n-random must be >= 0, --max-windows >= 2 and --batch-size >= 1")
+    if args.json:
+        from csbrain._io import check_writable
+
+        check_writable(args.json)  # before the probe runs, not after it
     rd = open_run_data(args.data)
     montage = montage_option(args)
     if montage is None and Path(args.model).is_file():

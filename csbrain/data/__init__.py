@@ -2,8 +2,9 @@
 
 From files to model input::
 
-    from csbrain.data import PrepConfig, find_recordings, prepare, WindowDataset
+    from csbrain.data import PrepConfig, check_recordings, find_recordings, prepare, WindowDataset
     recs = find_recordings(["recordings/"])          # EDF, BDF, FIF, .set, .vhdr, BIDS, .ts
+    check_recordings(recs)                           # what prepare will do, before any work
     prepare(recs, "store", PrepConfig(), jobs=2)     # resumable, parallel, Zarr v3
     ds = WindowDataset("store")                      # ds[i] -> (x (C, P, 200) float32, label)
 
@@ -36,6 +37,10 @@ _LAZY = {
     "prepare": "csbrain.data.pipeline",
     "prepare_recording": "csbrain.data.pipeline",
     "PrepareSummary": "csbrain.data.pipeline",
+    "check_recordings": "csbrain.data.check",
+    "to_model_input": "csbrain.data.inputs",
+    "ModelInput": "csbrain.data.inputs",
+    "RecordingCheck": "csbrain.data.check",
     "WindowStore": "csbrain.data.store",
     "StoreError": "csbrain.data.store",
     "open_store": "csbrain.data.store",

@@ -7,11 +7,15 @@ is a pickled array ``(C, P, 200)`` (pretraining) or a dict ``{"sample": (C, P, 2
 released downstream scripts divide by 100 when loading, so their LMDBs hold µV: pass
 ``scale=0.01`` for those.
 
-Security: values are Python pickles; open only LMDBs you trust.
+Security: values are Python pickles, which can run code when loaded. They are read with a
+restricted unpickler (:func:`safe_loads`) that admits only numpy arrays and scalars, numbers,
+strings, bytes, lists, tuples and dicts; any other object (``os.system``, a class) is refused
+before it is built, with a ``ValueError`` naming the LMDB and the key.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -21,7 +25,47 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["LMDBWindows"]
+__all__ = ["LMDBWindows", "safe_loads"]
+
+#: The only globals a value may refer to: what pickled numpy arrays and scalars need.
+_ALLOWED_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles
+})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
+
+
+def safe_loads(data: bytes, what: str) -> Any:
+    """Unpickle ``data`` admitting only arrays, numbers, strings, lists and dicts.
+
+    Parameters
+    ----------
+    data : bytes
+        A pickle.
+    what : str
+        Names the value in errors (e.g. ``"value of key 12 in LMDB 'x'"``).
+
+    Raises
+    ------
+    ValueError
+        The pickle refers to anything else (it could run code) or is malformed.
+    """
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+            TypeError) as err:
+        raise ValueError(f"cannot read the {what}: {err}; values may hold only arrays, numbers, "
+                         f"strings, lists and dicts (other pickled objects can run code)"
+                         ) from None
 
 
 _ENVS: dict[str, Any] = {}
@@ -69,7 +113,7 @@ class LMDBWindows(Dataset):
         if raw is None:
             raise ValueError(f"LMDB {self.path!r} has no '__keys__' entry; expected a CBraMod/"
                              f"CSBrain LMDB (pickled key list under '__keys__')")
-        keys = pickle.loads(raw)
+        keys = safe_loads(raw, f"'__keys__' entry of LMDB {self.path!r}")
         if isinstance(keys, dict):
             if split is None or split not in keys:
                 raise ValueError(f"LMDB {self.path!r} has splits {sorted(keys)}; pass split= "
@@ -93,7 +137,8 @@ class LMDBWindows(Dataset):
         return value
 
     def __getitem__(self, index: int):
-        value = pickle.loads(self._txn_get(self.keys[index]))
+        key = self.keys[index]
+        value = safe_loads(self._txn_get(key), f"value of key {key!r} in LMDB {self.path!r}")
         label = -1
         if isinstance(value, dict):
             if "sample" not in value:

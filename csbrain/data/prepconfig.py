@@ -43,12 +43,17 @@ class InputConfig:
         Channel names of ``.ts`` files, in file order.
     allow_truncated : bool
         Keep the readable part of a truncated file (MNE warns) instead of skipping it.
+    allow_implausible : bool
+        Keep a recording whose typical channel amplitude is implausible for EEG in the unit
+        it was read in (:data:`csbrain.data.quality.PLAUSIBLE_UV`; e.g. volts read as µV).
+        By default such a recording is skipped with reason ``implausible_amplitude``.
     """
 
     unit: str | None = None
     sfreq: float | None = None
     channels: tuple[str, ...] = ()
     allow_truncated: bool = False
+    allow_implausible: bool = False
 
     def __post_init__(self) -> None:
         if self.unit is not None:
@@ -109,8 +114,12 @@ class FilterConfig:
     """Band-pass and notch filters (MNE, zero-phase FIR by default), at the source rate.
 
     ``l_freq``/``h_freq`` None disable the high-/low-pass edge. ``h_freq`` must be below
-    100 Hz (Nyquist of 200 Hz); a recording whose own Nyquist is at or below ``h_freq`` (or
-    ``l_freq``, a notch frequency) is skipped with reason ``sfreq_too_low``.
+    100 Hz (Nyquist of 200 Hz). The filters adapt to each recording's rate
+    (:func:`csbrain.data.preprocess.adapt_filter`): a low-pass at or above the recording's
+    Nyquist frequency is lowered to 0.9 of it (a 128 Hz recording is low-passed at 57.6 Hz)
+    and a notch at or above Nyquist is dropped; the filters applied are recorded in each
+    manifest entry (``filter``). Only an ``l_freq`` at or above Nyquist skips a recording
+    (reason ``sfreq_too_low``).
     """
 
     l_freq: float | None = 0.3
@@ -202,13 +211,14 @@ class LabelConfig:
     mode : {"none", "events", "recording", "trials"}
         ``"events"``: one window per annotation whose description is a key of ``events``,
         starting ``tmin`` s after its onset; ``"recording"``: continuous windows, all with the
-        label of the first key of ``recording`` found in the recording id; ``"trials"``: the
+        label of the key of ``recording`` that names the recording; ``"trials"``: the
         labels the trials carry (``.ts`` class labels, arrays). A recording without labels
         in a labelled mode is skipped (reason ``no_labels``).
     events : dict of str to int
         Annotation description -> label.
     recording : dict of str to int
-        Substring of the recording id (e.g. ``task-EC``) -> label.
+        Recording id -> label. A key matches the whole id (``sub-01_task-EC``), or is a glob
+        pattern (``*task-EC*``); keys that match no recording are reported by ``prepare``.
     names : tuple of str
         Label names, by label id (saved in the manifest).
     tmin : float
@@ -227,7 +237,7 @@ class LabelConfig:
                              "annotation description to label, e.g. {\"face\": 0, \"house\": 1}")
         if self.mode == "recording" and not self.recording:
             raise ValueError("labels.mode='recording' needs labels.recording, a mapping from "
-                             "a part of the recording id to its label, e.g. {\"task-EC\": 0}")
+                             "a recording id or glob pattern to its label, e.g. {\"*task-EC*\": 0}")
         for k, v in {**self.events, **self.recording}.items():
             check_int(f"labels[{k!r}]", v, min_value=0)
 
@@ -246,6 +256,11 @@ class RejectConfig:
         (1e-4 = 0.01 µV). None disables.
     bad_annotations : bool
         Reject windows overlapping annotations whose description starts with ``bad``.
+    flat_channels : {"interpolate", "reject"}
+        A channel flat over the whole recording (standard deviation below ``flat_std``):
+        ``"interpolate"`` replaces it by spherical-spline interpolation from its neighbours
+        (MNE; named in the manifest entry's ``interpolated``); ``"reject"`` rejects every
+        window as ``flat``.
 
     Windows containing NaN/inf samples in the source are always rejected (reason ``nan``).
     """
@@ -253,6 +268,7 @@ class RejectConfig:
     max_abs: float | None = 1.0
     flat_std: float | None = 1e-4
     bad_annotations: bool = True
+    flat_channels: Literal["interpolate", "reject"] = "interpolate"
 
     def __post_init__(self) -> None:
         for name in ("max_abs", "flat_std"):

@@ -13,6 +13,7 @@ reason code when a recording cannot be used; a multi-file preparation counts tho
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
@@ -21,14 +22,15 @@ from typing import Any
 import numpy as np
 
 from csbrain import units
+from csbrain._checks import more
 from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
 from csbrain.montage import Montage, canonical_name, positions_from_chs
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["PrepConfig", "RecordingError", "SKIP_REASONS", "pick_channels", "set_reference",
-           "check_filter_rate", "filter_raw", "filter_array", "resample_raw", "resample_array",
-           "nearest_1020", "select_channels"]
+           "NYQUIST_FRACTION", "adapt_filter", "check_filter_rate", "filter_raw", "filter_array",
+           "resample_raw", "resample_array", "nearest_1020", "select_channels"]
 
 #: Reason codes of recordings skipped during preparation.
 SKIP_REASONS: dict[str, str] = {
@@ -38,6 +40,9 @@ SKIP_REASONS: dict[str, str] = {
     "unknown_channels": "channel names that are not 10-05 electrodes",
     "too_short": "shorter than one window",
     "sfreq_too_low": "sampling rate too low for the requested filter",
+    "implausible_amplitude": "amplitudes implausible for EEG in the stated unit",
+    "flat_channels": "flat or dead channels that cannot be interpolated",
+    "no_windows": "every window was rejected (counts per reason in the message)",
     "no_labels": "labels missing for a labelled preparation",
     "channels_differ": "channel list differs from the store's",
     "bad_input": "other invalid input",
@@ -157,10 +162,10 @@ def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConf
         missing = [p for p, _, n in found if n is None]
         if len(missing) == len(want):
             raise RecordingError("no_channels", f"none of the requested channels {list(cfg.pick)} "
-                                 f"is in the recording (it has {list(names)[:40]})")
+                                 f"is in the recording (it has [{more(map(repr, names), 40)}])")
         if missing:
             raise RecordingError("missing_channels", f"requested channels {missing} are missing "
-                                 f"(the recording has {list(names)[:40]})")
+                                 f"(the recording has [{more(map(repr, names), 40)}])")
         keep = [n for _, _, n in found]
         new_names = [c for _, c, _ in found]
     else:
@@ -177,8 +182,8 @@ def select_channels(names: Sequence[str], types: Sequence[str], cfg: ChannelConf
     if cfg.match == "positions" and not cfg.nearest_1020:
         lacking = [n for n in keep if n not in pos]
         if lacking:
-            raise RecordingError("unknown_channels", f"channels {lacking[:10]} have no position "
-                                 f"in channels.positions={cfg.positions!r}")
+            raise RecordingError("unknown_channels", f"channels [{more(map(repr, lacking))}] "
+                                 f"have no position in channels.positions={cfg.positions!r}")
         new_names = [f"{n}@{cfg.positions}" for n in keep]
         return keep, Montage.from_names(new_names, {t: pos[n] for t, n in zip(new_names, keep)})
     given = {t: pos[n] for t, n in zip(new_names, keep)
@@ -231,14 +236,67 @@ def set_reference(raw, reference: Sequence[str]):
     missing = [r for r, n in zip(reference, refs) if n is None]
     if missing:
         raise RecordingError("missing_channels", f"reference channels {missing} are not in the "
-                             f"recording (it has {raw.ch_names[:40]})")
+                             f"recording (it has [{more(map(repr, raw.ch_names), 40)}])")
     raw.set_eeg_reference(refs, projection=False, verbose="error")
     return raw
 
 
 # ---------------------------------------------------------------------------- filters
+#: A low-pass edge at or above a recording's Nyquist frequency is lowered to this fraction of it.
+NYQUIST_FRACTION: float = 0.9
+
+
+def adapt_filter(sfreq: float, cfg: FilterConfig) -> tuple[FilterConfig, list[str]]:
+    """The filters of ``cfg`` that a recording sampled at ``sfreq`` can carry.
+
+    A low-pass edge (``h_freq``) at or above the Nyquist frequency is lowered to
+    :data:`NYQUIST_FRACTION` of it; a notch at or above Nyquist is dropped (there is nothing
+    there to remove). A high-pass edge (``l_freq``) at or above Nyquist cannot be adapted.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate of the recording, Hz.
+    cfg : FilterConfig
+
+    Returns
+    -------
+    cfg : FilterConfig
+        The filters applied to this recording (``cfg`` itself when nothing changed).
+    notes : list of str
+        One line per change, e.g. ``"filter.h_freq 75 Hz -> 57.6 Hz (0.9 x Nyquist 64 Hz)"``.
+
+    Raises
+    ------
+    RecordingError
+        ``sfreq_too_low`` when ``l_freq`` is at or above Nyquist (or above the lowered
+        ``h_freq``).
+    """
+    nyq = sfreq / 2.0
+    notes: list[str] = []
+    h_freq = cfg.h_freq
+    if h_freq is not None and h_freq >= nyq:
+        h_freq = round(NYQUIST_FRACTION * nyq, 3)
+        notes.append(f"filter.h_freq {cfg.h_freq:g} Hz -> {h_freq:g} Hz "
+                     f"({NYQUIST_FRACTION:g} x Nyquist {nyq:g} Hz)")
+    notch = tuple(f for f in cfg.notch if f < nyq)
+    if notch != cfg.notch:
+        dropped = ", ".join(f"{f:g}" for f in cfg.notch if f >= nyq)
+        notes.append(f"filter.notch {dropped} Hz dropped (at or above Nyquist {nyq:g} Hz)")
+    if not notes:
+        return cfg, notes
+    if cfg.l_freq is not None and h_freq is not None and cfg.l_freq >= h_freq:
+        raise RecordingError("sfreq_too_low", f"filter.l_freq={cfg.l_freq:g} Hz is not below "
+                             f"the low-pass {h_freq:g} Hz this recording allows (sampling rate "
+                             f"{sfreq:g} Hz); lower filter.l_freq or set it to null")
+    return dataclasses.replace(cfg, h_freq=h_freq, notch=notch), notes
+
+
 def check_filter_rate(sfreq: float, cfg: FilterConfig) -> None:
-    """Raise ``RecordingError("sfreq_too_low")`` if a filter edge is at or above Nyquist."""
+    """Raise ``RecordingError("sfreq_too_low")`` if a filter edge is at or above Nyquist.
+
+    :func:`adapt_filter` first gives the filters a recording can carry.
+    """
     nyq = sfreq / 2.0
     for name, f in (("filter.h_freq", cfg.h_freq), ("filter.l_freq", cfg.l_freq),
                     *((f"filter.notch={cfg.notch}", f) for f in cfg.notch)):
@@ -252,9 +310,20 @@ def _filter_kwargs(cfg: FilterConfig) -> dict[str, Any]:
     return {"method": cfg.method, "verbose": "error"}
 
 
+def _adapted(sfreq: float, cfg: FilterConfig) -> FilterConfig:
+    cfg, notes = adapt_filter(sfreq, cfg)
+    for note in notes:
+        logger.info("sampling rate %g Hz: %s", sfreq, note)
+    check_filter_rate(sfreq, cfg)
+    return cfg
+
+
 def filter_raw(raw, cfg: FilterConfig, *, copy: bool = True):
-    """Band-pass and notch ``raw`` (a copy unless ``copy=False``) at its own rate (MNE)."""
-    check_filter_rate(raw.info["sfreq"], cfg)
+    """Band-pass and notch ``raw`` (a copy unless ``copy=False``) at its own rate (MNE).
+
+    The filters are first adapted to the recording's rate (:func:`adapt_filter`).
+    """
+    cfg = _adapted(raw.info["sfreq"], cfg)
     raw = raw.copy() if copy else raw
     if cfg.l_freq is not None or cfg.h_freq is not None:
         raw.filter(cfg.l_freq, cfg.h_freq, picks="all", **_filter_kwargs(cfg))
@@ -267,7 +336,7 @@ def filter_array(x: np.ndarray, sfreq: float, cfg: FilterConfig) -> np.ndarray:
     """Same filters as :func:`filter_raw` on an array ``(..., n_times)`` (float64 copy)."""
     import mne
 
-    check_filter_rate(sfreq, cfg)
+    cfg = _adapted(sfreq, cfg)
     x = np.array(x, dtype=np.float64)
     if cfg.l_freq is not None or cfg.h_freq is not None:
         x = mne.filter.filter_data(x, sfreq, cfg.l_freq, cfg.h_freq, **_filter_kwargs(cfg))

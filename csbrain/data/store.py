@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from csbrain import units
+from csbrain._checks import more
 from csbrain._io import atomic_write_text
 from csbrain.configio import config_diff, to_dict
 from csbrain.data.prepconfig import PrepConfig, StoreConfig, config_sha256
@@ -140,11 +141,16 @@ class WindowStore:
                overwrite: bool = False) -> WindowStore:
         """Open the store at ``path`` for ``config``, creating it atomically if needed.
 
+        A store that holds no window fixes no parameter: it is replaced by one for ``config``.
+        Replacing a store (empty, or with ``overwrite``) waits for no one: a store that another
+        process is preparing (its lock) is refused.
+
         Raises
         ------
         StoreError
-            The path holds a store prepared with other parameters (unless ``overwrite``), or
-            a folder/file that is not a store.
+            The path holds a store prepared with other parameters (unless ``overwrite``), a
+            store being prepared by another process, a folder/file that is not a store, or
+            cannot be created (the message names the path and the cause).
         """
         path = Path(path)
         ident = {"format": STORE_FORMAT, "version": STORE_VERSION, "config": to_dict(config),
@@ -152,21 +158,37 @@ class WindowStore:
                  "patch_size": units.PATCH_SIZE, "units": UNITS}
         if (path / _IDENTITY).is_file():
             store = cls(path)
-            if store.identity.get("config_sha256") == ident["config_sha256"]:
+            if store._same_config(config, ident["config_sha256"]):
                 return store
-            if not overwrite:
+            store._check_unlocked("replace")
+            if store.n_windows() == 0:
+                logger.info("replacing store %s: it holds no window, so its parameters are "
+                            "not fixed", path)
+            elif not overwrite:
                 diff = config_diff(store.identity.get("config", {}), ident["config"])
                 raise StoreError(
                     f"store {str(path)!r} was prepared with different preprocessing parameters "
-                    f"({'; '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}); choose a new "
+                    f"({more(diff, 5)}); choose a new "
                     f"--out path, or pass --overwrite to replace it")
-            logger.info("overwriting store %s", path)
+            else:
+                logger.info("overwriting store %s", path)
             shutil.rmtree(path)
         elif path.exists():
             if path.is_file() or any(path.iterdir()):
                 raise StoreError(f"--out {str(path)!r} exists and is not a csbrain window store; "
                                  f"choose a new path (it is never deleted, even with --overwrite)")
             path.rmdir()
+        try:
+            cls._create(path, ident)
+        except OSError as err:
+            raise StoreError(f"cannot create store {str(path)!r}: {err.strerror or err}"
+                             f"{f' ({err.filename})' if err.filename else ''}") from None
+        store = cls(path)
+        store.write_manifest()
+        return store
+
+    @staticmethod
+    def _create(path: Path, ident: dict[str, Any]) -> None:
         import zarr
 
         tmp = path.parent / f".{path.name}.creating-{uuid.uuid4().hex[:8]}"
@@ -180,9 +202,32 @@ class WindowStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        store = cls(path)
-        store.write_manifest()
-        return store
+
+    def _same_config(self, config: PrepConfig, sha: str) -> bool:
+        """Whether the store was prepared with ``config``; a store written before a parameter
+        existed compares equal when ``config`` gives that parameter its default."""
+        if self.identity.get("config_sha256") == sha:
+            return True
+        from csbrain.configio import from_dict
+
+        try:
+            return config_sha256(from_dict(PrepConfig, self.config)) == sha
+        except (ValueError, TypeError):
+            return False
+
+    def n_windows(self) -> int:
+        """Windows held by the committed recordings."""
+        return int(sum(self.entry(r).get("n_windows", 0) for r in self.recordings()))
+
+    def _check_unlocked(self, what: str) -> None:
+        p = self.path / "lock"
+        try:
+            pid = int(p.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return
+        if pid and pid != os.getpid() and _pid_alive(pid):
+            raise StoreError(f"store {str(self.path)!r} is being prepared by process {pid}; "
+                             f"cannot {what} it now: wait for it or stop it first")
 
     # ------------------------------------------------------------------ reading
     @property
@@ -256,15 +301,9 @@ class WindowStore:
         p = self.path / "lock"
         for _ in range(2):
             try:
-                fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
-                try:
-                    pid = int(p.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _pid_alive(pid):
-                    raise StoreError(f"store {str(self.path)!r} is being prepared by process "
-                                     f"{pid}; wait for it or stop it first") from None
+                self._check_unlocked("prepare")
                 p.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as fh:
@@ -301,14 +340,28 @@ class WindowStore:
             return list(channels)
         return current
 
-    def commit(self, staged: str | Path, rec_id: str) -> None:
-        """Move a complete staged group into ``data.zarr`` (one atomic rename)."""
+    def commit(self, staged: str | Path, rec_id: str, *, replace: bool = False) -> None:
+        """Move a complete staged group into ``data.zarr`` (one atomic rename).
+
+        ``replace``: a committed group of ``rec_id`` is replaced (its source changed).
+        """
         target = self.data_path / rec_id
         if target.exists():
-            shutil.rmtree(staged, ignore_errors=True)
-            raise StoreError(f"recording {rec_id!r} is already in store {str(self.path)!r}")
+            if not replace:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise StoreError(f"recording {rec_id!r} is already in store {str(self.path)!r}")
+            self.remove(rec_id)
         os.rename(staged, target)
         (self.path / "skipped" / f"{rec_id}.json").unlink(missing_ok=True)
+
+    def remove(self, rec_id: str) -> None:
+        """Delete a committed recording (renamed into ``staging/`` first, so a reader never
+        sees half a group)."""
+        target = self.data_path / rec_id
+        if target.exists():
+            trash = self.path / "staging" / f"{rec_id}.removed.{uuid.uuid4().hex[:8]}"
+            os.rename(target, trash)
+            shutil.rmtree(trash, ignore_errors=True)
 
     def mark_skipped(self, rec_id: str, reason: str, message: str, source: str | None) -> None:
         """Record that ``rec_id`` could not be prepared (atomic)."""

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from csbrain._checks import more
 from csbrain.data.store import WindowStore
 
 __all__ = ["WindowDataset", "distributed_sampler"]
@@ -58,7 +59,7 @@ class WindowDataset(Dataset):
             known = {e["id"] for e in entries}
             unknown = sorted(set(recordings) - known)
             if unknown:
-                raise ValueError(f"recordings {unknown[:5]} are not in store "
+                raise ValueError(f"recordings [{more(map(repr, unknown), 5)}] are not in store "
                                  f"{str(self.store.path)!r}")
             wanted = set(recordings)
             entries = [e for e in entries if e["id"] in wanted]

@@ -7,15 +7,19 @@ at 200 Hz, labels, window starts and the counts of rejected windows per reason.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from csbrain import units
+from csbrain._checks import more
+from csbrain.data.labels import required_label
 from csbrain.data.prepconfig import LabelConfig, PrepConfig, RejectConfig, WindowConfig
 from csbrain.data.preprocess import (
     RecordingError,
+    adapt_filter,
     filter_array,
     filter_raw,
     pick_channels,
@@ -24,15 +28,34 @@ from csbrain.data.preprocess import (
     select_channels,
     set_reference,
 )
+from csbrain.data.quality import amplitude_problem, check_signal
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Windows", "REJECT_REASONS", "window_starts", "event_windows", "annotation_mask",
-           "cut_windows", "reject_windows", "to_patches", "recording_label", "preprocess_raw",
-           "preprocess_trials"]
+__all__ = ["Windows", "REJECT_REASONS", "KEEP_OPTIONS", "rejection_text", "window_starts",
+           "event_windows", "annotation_mask", "cut_windows", "reject_windows", "to_patches",
+           "preprocess_raw", "preprocess_trials"]
 
 #: Reasons a window is rejected, in the order they are tested (a window counts once).
 REJECT_REASONS: tuple[str, ...] = ("out_of_bounds", "nan", "bad_annotation", "flat", "amplitude")
+#: The option that keeps the windows rejected for each reason.
+KEEP_OPTIONS: dict[str, str] = {
+    "out_of_bounds": "labels.tmin or a shorter windows.length_s (event windows reach outside "
+                     "the recording)",
+    "nan": "none (samples are missing in the source file)",
+    "bad_annotation": "reject.bad_annotations=false",
+    "flat": "reject.flat_std=null, or reject.flat_channels=interpolate",
+    "amplitude": "reject.max_abs=null or a larger bound (model units: 5 = 500 µV); raw "
+                 "consumer EEG often exceeds 100 µV",
+}
+
+
+def rejection_text(counts: dict[str, int], *, options: bool = False) -> str:
+    """``"amplitude 12, flat 3"`` of the non-zero counts; with ``options``, each reason's
+    option from :data:`KEEP_OPTIONS` (``"amplitude 12 (keep: reject.max_abs=null ...)"``)."""
+    parts = [f"{k} {v}" + (f" (keep them with: {KEEP_OPTIONS[k]})" if options else "")
+             for k, v in counts.items() if v]
+    return "; ".join(parts) if options else ", ".join(parts)
 
 
 @dataclass
@@ -54,6 +77,15 @@ class Windows:
     n_candidates : int
     source_sfreq : float
     duration_s : float
+    filter : dict
+        The filters applied (adapted to the source rate, :func:`~csbrain.data.preprocess.
+        adapt_filter`).
+    interpolated : list of str
+        Flat channels replaced by interpolation.
+    notes : list of str
+        What was adapted or repaired, one line each (filters, interpolated channels).
+    flagged : dict of str to int
+        Windows each rejection rule flags on its own (``rejected`` counts each window once).
     """
 
     x: np.ndarray
@@ -65,6 +97,10 @@ class Windows:
     n_candidates: int = 0
     source_sfreq: float = 0.0
     duration_s: float = 0.0
+    filter: dict = field(default_factory=dict)
+    interpolated: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
 
 
 def window_starts(n_times: int, cfg: WindowConfig) -> np.ndarray:
@@ -100,7 +136,8 @@ def event_windows(raw, labels: LabelConfig) -> tuple[np.ndarray, np.ndarray]:
     if not hit.any():
         found = sorted(set(ann.description))
         raise RecordingError("no_labels", f"no annotation matches labels.events "
-                             f"{sorted(labels.events)} (the recording has {found[:20]})")
+                             f"{sorted(labels.events)} (the recording has "
+                             f"[{more(map(repr, found), 20)}])")
     starts = _onset_samples(raw, ann.onset[hit] + labels.tmin).astype(np.int64)
     y = np.array([labels.events[d] for d in ann.description[hit]], dtype=np.int64)
     return starts, y
@@ -128,8 +165,8 @@ def cut_windows(x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
 
 
 def reject_windows(w: np.ndarray, cfg: RejectConfig, *, nan: np.ndarray | None = None,
-                   bad: np.ndarray | None = None,
-                   out_of_bounds: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, int]]:
+                   bad: np.ndarray | None = None, out_of_bounds: np.ndarray | None = None,
+                   each: dict[str, int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """Decide which windows to keep; count the others by the first reason that applies.
 
     Parameters
@@ -139,6 +176,9 @@ def reject_windows(w: np.ndarray, cfg: RejectConfig, *, nan: np.ndarray | None =
     cfg : RejectConfig
     nan, bad, out_of_bounds : ndarray of bool, shape (n,) | None
         Precomputed per-window flags (source NaN, bad annotations, outside the recording).
+    each : dict | None
+        Filled, when given, with how many windows each rule flags on its own (a window may
+        count under several rules), for reports such as ``csbrain check``.
 
     Returns
     -------
@@ -161,6 +201,8 @@ def reject_windows(w: np.ndarray, cfg: RejectConfig, *, nan: np.ndarray | None =
             flags["flat"] |= (safe.std(axis=2) < cfg.flat_std).any(axis=1)
         if cfg.max_abs is not None:
             flags["amplitude"] |= (np.abs(safe) >= cfg.max_abs).reshape(n, -1).any(axis=1)
+    if each is not None:
+        each.update({r: int(f.sum()) for r, f in flags.items()})
     keep = np.ones(n, dtype=bool)
     counts = {}
     for reason in REJECT_REASONS:
@@ -176,14 +218,6 @@ def to_patches(w: np.ndarray) -> np.ndarray:
     if t % units.PATCH_SIZE:
         raise ValueError(f"window length {t} is not a multiple of {units.PATCH_SIZE} samples")
     return w.reshape(n, c, t // units.PATCH_SIZE, units.PATCH_SIZE)
-
-
-def recording_label(rec_id: str, labels: LabelConfig) -> int | None:
-    """Label of a whole recording: the first key of ``labels.recording`` found in ``rec_id``."""
-    for key, value in labels.recording.items():
-        if key in rec_id:
-            return int(value)
-    return None
 
 
 def _mask_any(mask: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
@@ -223,10 +257,7 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
                              f"windows.min_duration_s={cfg.windows.min_duration_s:g}")
     label = None
     if cfg.labels.mode == "recording":
-        label = recording_label(rec_id, cfg.labels)
-        if label is None:
-            raise RecordingError("no_labels", f"recording id {rec_id!r} contains none of "
-                                 f"labels.recording keys {sorted(cfg.labels.recording)}")
+        label = required_label(rec_id, cfg.labels)
     elif cfg.labels.mode == "trials":
         raise RecordingError("no_labels", "labels.mode='trials' needs trials with labels (.ts "
                              "files); this is a continuous recording: use labels.mode "
@@ -239,8 +270,12 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
         raw.apply_function(lambda v: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0),
                            picks="all", channel_wise=False)
     del data
-    raw = resample_raw(filter_raw(raw, cfg.filter, copy=False), copy=False)  # raw is our copy
-    x = units.to_model_units(raw.get_data(), cfg.input.unit or "V", np.float32)
+    fcfg, notes = adapt_filter(sfreq, cfg.filter)
+    raw = resample_raw(filter_raw(raw, fcfg, copy=False), copy=False)  # raw is our copy
+    unit = cfg.input.unit or "V"
+    x = units.to_model_units(raw.get_data(), unit, np.float32)
+    x, interpolated = check_signal(raw, x, cfg, unit)
+    notes += [f"flat channel {c} interpolated" for c in interpolated]
     n = cfg.windows.n_samples
     if cfg.labels.mode == "events":
         starts, y = event_windows(raw, cfg.labels)
@@ -259,13 +294,15 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
                          len(bad_in) - 1)
         width = max(1, int(np.ceil(sfreq / units.SFREQ)))
         nan_out = np.convolve(bad_in.astype(int), np.ones(width, int), "same")[src] > 0
+    each: dict[str, int] = {}
     keep, counts = reject_windows(w, cfg.reject, nan=_mask_any(nan_out, safe_starts, n),
                                   bad=_mask_any(annotation_mask(raw), safe_starts, n),
-                                  out_of_bounds=oob)
+                                  out_of_bounds=oob, each=each)
     return Windows(x=to_patches(w[keep]).astype(np.float32, copy=False), y=y[keep],
                    start=starts[keep], montage=montage, source_channels=list(source_channels),
                    rejected=counts, n_candidates=len(starts), source_sfreq=sfreq,
-                   duration_s=duration)
+                   duration_s=duration, filter=dataclasses.asdict(fcfg),
+                   interpolated=interpolated, notes=notes, flagged=each)
 
 
 def _trial_labels(trials, labels: LabelConfig, rec_id: str) -> np.ndarray:
@@ -273,11 +310,7 @@ def _trial_labels(trials, labels: LabelConfig, rec_id: str) -> np.ndarray:
     if labels.mode == "none":
         return np.full(n, -1, dtype=np.int64)
     if labels.mode == "recording":
-        label = recording_label(rec_id, labels)
-        if label is None:
-            raise RecordingError("no_labels", f"recording id {rec_id!r} contains none of "
-                                 f"labels.recording keys {sorted(labels.recording)}")
-        return np.full(n, label, dtype=np.int64)
+        return np.full(n, required_label(rec_id, labels), dtype=np.int64)
     if labels.mode == "events":
         raise RecordingError("no_labels", "trials carry no annotations; use labels.mode="
                              "'trials' (labels of the trials) or 'recording'")
@@ -318,7 +351,12 @@ def preprocess_trials(trials, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
     duration = data.shape[0] * data.shape[2] / float(sfreq)
     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     data = resample_array(filter_array(data, sfreq, cfg.filter), sfreq)
-    w = _detrend(units.to_model_units(data, unit, np.float32), cfg.windows.detrend)
+    w = units.to_model_units(data, unit, np.float32)
+    if not cfg.input.allow_implausible and w.size:
+        problem = amplitude_problem(w.transpose(1, 0, 2).reshape(w.shape[1], -1), unit)
+        if problem:
+            raise RecordingError("implausible_amplitude", problem)
+    w = _detrend(w, cfg.windows.detrend)
     n = cfg.windows.n_samples
     if w.shape[2] < n:
         if cfg.windows.pad != "zero":
@@ -327,8 +365,9 @@ def preprocess_trials(trials, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
                                  f"windows.pad=zero to zero-pad them")
         w = np.concatenate([w, np.zeros((*w.shape[:2], n - w.shape[2]), np.float32)], axis=2)
     w = w[:, :, :n]
-    keep, counts = reject_windows(w, cfg.reject, nan=bad_in)
+    each: dict[str, int] = {}
+    keep, counts = reject_windows(w, cfg.reject, nan=bad_in, each=each)
     return Windows(x=to_patches(w[keep]), y=y[keep], start=np.flatnonzero(keep).astype(np.int64),
                    montage=montage, source_channels=list(keep_names), rejected=counts,
                    n_candidates=len(w), source_sfreq=float(sfreq),
-                   duration_s=duration)
+                   duration_s=duration, flagged=each)

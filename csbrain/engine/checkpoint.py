@@ -56,7 +56,7 @@ def save_model(model: torch.nn.Module, run_dir: str | Path, *,
     run_dir = Path(run_dir)
     tmp = Path(tempfile.mkdtemp(prefix=".model-", suffix=".tmp", dir=run_dir))
     try:
-        model.save_pretrained(tmp, extra=extra)
+        model.save_pretrained(tmp, extra=extra, model_card=False)
         for name in (WEIGHTS_NAME, CONFIG_NAME):  # weights first: a config never lacks them
             os.replace(tmp / name, run_dir / name)
     finally:

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from csbrain import units
+from csbrain._checks import more
 from csbrain.data.store import UNLABELLED
 
 logger = logging.getLogger(__name__)
@@ -189,8 +190,8 @@ def open_run_data(store: str | Path | RunData) -> RunData:
     ds = WindowDataset(ws)
     if len(ds) == 0:
         skipped = ws.skipped()
-        why = (f"; {len(skipped)} recording(s) were skipped: " + "; ".join(
-            f"{k} [{v.get('reason')}]" for k, v in list(skipped.items())[:5])) if skipped else ""
+        why = (f"; {len(skipped)} recording(s) were skipped: " + more(
+            (f"{k} [{v.get('reason')}]" for k, v in skipped.items()), 5)) if skipped else ""
         raise ValueError(f"data store {str(path)!r} holds no window{why}; prepare recordings "
                          f"into it first (`csbrain prepare SOURCE --out {path}`)")
     montage = ds.montage

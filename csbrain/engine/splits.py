@@ -14,12 +14,38 @@ from typing import Literal
 
 import numpy as np
 
-from csbrain._checks import check_float
+from csbrain._checks import check_float, more
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SplitConfig", "STORE_SPLIT_NAMES", "normalise_store_split", "split_indices",
-           "holdout_indices"]
+           "holdout_indices", "leak_warning"]
+
+
+def leak_warning(cfg: SplitConfig, prep_config: dict | None) -> str | None:
+    """Why splitting by window leaks between the sets (None when it does not).
+
+    Windows of one recording that overlap (``windows.stride_s`` below ``windows.length_s``)
+    share samples: split by window, neighbours land in train and test, and test scores are
+    optimistic.
+
+    Parameters
+    ----------
+    cfg : SplitConfig
+    prep_config : dict | None
+        The data's preprocessing (``PrepConfig`` as a dict), None if unknown.
+    """
+    if "window" not in (cfg.by, cfg.val_by) or not prep_config:
+        return None
+    win = prep_config.get("windows", {})
+    length, stride = win.get("length_s"), win.get("stride_s")
+    if length is None or stride is None or stride >= length:
+        return None
+    key = "split.by" if cfg.by == "window" else "split.val_by"
+    return (f"{key}=window with overlapping windows (windows.stride_s={stride:g} < "
+            f"windows.length_s={length:g}): neighbouring windows share samples across the "
+            f"sets, so held-out scores are optimistic; split by recording or subject, or "
+            f"prepare with windows.stride_s >= windows.length_s")
 
 
 @dataclass(frozen=True)
@@ -109,7 +135,7 @@ def _explicit(groups: np.ndarray, wanted: tuple[str, ...], by: str, what: str) -
     missing = [g for g in wanted if g not in present]
     if missing:
         raise ValueError(f"split.{what}={list(wanted)}: {missing} are not {by} ids of the data "
-                         f"(it has {sorted(present)[:20]})")
+                         f"(it has [{more(map(repr, sorted(present)), 20)}])")
     return np.isin(groups, list(wanted))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Subset
 
+from csbrain._checks import more
 from csbrain.configio import config_diff, from_dict
 from csbrain.engine.distributed import resolve_device
 from csbrain.engine.inference import predict_outputs
@@ -70,10 +71,11 @@ def check_compatible(meta: dict[str, Any], montage: Any, prep_config: dict[str, 
     if want != have:
         missing = [c for c in want if c not in have]
         extra = [c for c in have if c not in want]
-        detail = (f"missing {missing[:10]}, extra {extra[:10]}" if missing or extra
+        detail = (f"missing [{more(missing)}], extra [{more(extra)}]" if missing or extra
                   else "same channels in another order")
-        raise ValueError(f"model {model_name!r} reads {len(want)} channels {want[:20]} but "
-                         f"{data_name!r} has {len(have)} {have[:20]} ({detail}); prepare the "
+        raise ValueError(f"model {model_name!r} reads {len(want)} channels [{more(want, 20)}] but "
+                         f"{data_name!r} has {len(have)} [{more(have, 20)}] ({detail}); prepare "
+                         f"the "
                          f"data with channels.pick set to the model's channels")
     saved = (meta.get("extra") or {}).get("preprocessing")
     if saved is None or prep_config is None:
@@ -85,7 +87,7 @@ def check_compatible(meta: dict[str, Any], montage: Any, prep_config: dict[str, 
             if not d.startswith(IGNORED_PREP_KEYS)]
     if diff:
         raise ValueError(f"model {model_name!r} was trained on data prepared differently from "
-                         f"{data_name!r}: {'; '.join(diff[:6])}{' ...' if len(diff) > 6 else ''} "
+                         f"{data_name!r}: {more(diff, 6)} "
                          f"(model value != data value); prepare the data with the model's "
                          f"config (config.json extra.preprocessing)")
 

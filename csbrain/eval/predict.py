@@ -19,7 +19,7 @@ import csv
 import dataclasses
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ import torch
 from torch.utils.data import TensorDataset
 
 from csbrain import units
-from csbrain._io import atomic_write_bytes, atomic_write_text
+from csbrain._checks import more
+from csbrain._io import atomic_write_bytes, atomic_write_text, check_writable
 from csbrain.configio import from_dict, load_config
 from csbrain.data import RecordingError, find_recordings, prepare_recording
 from csbrain.data.prepconfig import PrepConfig
+from csbrain.data.windows import rejection_text
 from csbrain.engine.distributed import resolve_device
 from csbrain.engine.inference import embed_dataset, predict_outputs
 from csbrain.engine.metrics import scores_from_outputs
@@ -46,29 +48,27 @@ __all__ = ["load_prep_config", "prepare_like_model", "predict", "embed", "EMBED_
 EMBED_SUFFIXES = (".npy", ".npz")
 
 
-def _check_writable(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.parent / f".{path.name}.write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"cannot write {str(path)!r} ({err.strerror or err}); choose a "
-                              f"writable output path") from None
+def load_prep_config(meta: dict[str, Any] | None, cfg: InferenceConfig,
+                     prep_overrides: Sequence[str] | Mapping[str, Any] = ()) -> PrepConfig:
+    """The :class:`PrepConfig` to prepare recordings with.
 
-
-def load_prep_config(meta: dict[str, Any] | None, cfg: InferenceConfig):
-    """The :class:`PrepConfig` to prepare recordings with: the model's, or ``cfg.prep_config``."""
+    The model's recorded preprocessing; else ``cfg.prep_config`` (a file) and/or
+    ``prep_overrides`` (``["filter.h_freq=40", ...]``); else the defaults, whose filters adapt
+    to each file's sampling rate.
+    """
     saved = ((meta or {}).get("extra") or {}).get("preprocessing")
+    given = [f"prep_config={cfg.prep_config}"] if cfg.prep_config is not None else []
+    given += [str(o).split("=", 1)[0] for o in prep_overrides]
     if saved is not None:
-        if cfg.prep_config is not None:
-            raise ValueError(f"prep_config={cfg.prep_config!r} given, but the model records its "
-                             f"own preprocessing, which predictions must use; drop prep_config")
+        if given:
+            raise ValueError(f"{', '.join(given)} given, but the model records its own "
+                             f"preprocessing, which predictions must use; drop "
+                             f"{'it' if len(given) == 1 else 'them'}")
         return from_dict(PrepConfig, saved)
-    if cfg.prep_config is None:
-        raise ValueError("the model records no preprocessing config (e.g. a converted released "
-                         "checkpoint); pass prep_config=FILE (a PrepConfig TOML/YAML/JSON)")
-    return load_config(PrepConfig, cfg.prep_config)
+    if not given:
+        logger.info("the model records no preprocessing config: using the defaults (filters "
+                    "adapted to each file's rate); set them with --set filter.l_freq=... etc.")
+    return load_config(PrepConfig, cfg.prep_config, prep_overrides)
 
 
 def prepare_like_model(path: str | Path, prep, *, windows: str = "saved"):
@@ -101,8 +101,25 @@ def prepare_like_model(path: str | Path, prep, *, windows: str = "saved"):
             return rec, prepare_recording(rec, unlabelled)
         hint = ("; pass windows=continuous to tile the recording instead"
                 if err.reason == "no_labels" and prep.labels.mode == "events" else "")
-        raise ValueError(f"recording {str(path)!r} cannot be prepared as the model's data "
-                         f"were [{err.reason}]: {err}{hint}") from None
+        raise ValueError(f"recording {str(path)!r} cannot be prepared [{err.reason}]: "
+                         f"{err}{hint}") from None
+
+
+def _no_window(path: str | Path, w, empty: dict[str, str]) -> bool:
+    """Log rejected windows; record why a recording gave none (True: skip it)."""
+    if sum(w.rejected.values()):
+        logger.warning("%s: %d windows rejected by the preprocessing (%s)", path,
+                       sum(w.rejected.values()), rejection_text(w.rejected))
+    if len(w.x):
+        return False
+    empty[str(path)] = rejection_text(w.rejected, options=True) or "no window fits"
+    logger.warning("%s: no window (%s)", path, empty[str(path)])
+    return True
+
+
+def _nothing(what: str, empty: dict[str, str]) -> str:
+    return (f"no window could be {what}: "
+            + more((f"{p}: {why}" for p, why in empty.items()), 5))
 
 
 def _start_s(rec, w) -> np.ndarray:
@@ -112,7 +129,8 @@ def _start_s(rec, w) -> np.ndarray:
 
 
 def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | Path,
-            config: InferenceConfig | None = None) -> list[dict[str, Any]]:
+            config: InferenceConfig | None = None, *,
+            prep_overrides: Sequence[str] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
     """Predict every window of each recording with a fine-tuned model; write a CSV.
 
     Parameters
@@ -123,6 +141,8 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     out : path-like
         CSV file (written atomically; its folder is checked writable first).
     config : InferenceConfig | None
+    prep_overrides : sequence of ``"key=value"`` | mapping
+        Preprocessing options for a model that records none (see :func:`load_prep_config`).
 
     Returns
     -------
@@ -131,9 +151,9 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     """
     cfg = config or InferenceConfig()
     out = Path(out)
-    _check_writable(out)
+    check_writable(out)
     meta = read_model_config(model_dir)
-    prep = load_prep_config(meta, cfg)
+    prep = load_prep_config(meta, cfg, prep_overrides)
     device = resolve_device(cfg.device)
     model = load_model(model_dir).to(device)
     extra = meta.get("extra") or {}
@@ -141,15 +161,11 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     n_classes = 2 if task == "binary" else model.n_outputs
     names = list(extra.get("label_names") or []) or [str(k) for k in range(n_classes)]
     rows: list[dict[str, Any]] = []
+    empty: dict[str, str] = {}
     for path in recordings:
         rec, w = prepare_like_model(path, prep, windows=cfg.windows)
         check_compatible(meta, w.montage, None, model_name=str(model_dir), data_name=str(path))
-        if sum(w.rejected.values()):
-            logger.warning("%s: %d windows rejected by the model's preprocessing (%s)", path,
-                           sum(w.rejected.values()),
-                           ", ".join(f"{k} {v}" for k, v in w.rejected.items() if v))
-        if len(w.x) == 0:
-            logger.warning("%s: no window to predict", path)
+        if _no_window(path, w, empty):
             continue
         ds = TensorDataset(torch.from_numpy(w.x), torch.from_numpy(w.y))
         outputs, _ = predict_outputs(model, ds, batch_size=cfg.batch_size, device=device,
@@ -168,7 +184,7 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
                            **{f"prob_{n}": round(float(p), 6) for n, p in zip(names, proba)})
             rows.append(row)
     if not rows:
-        raise ValueError(f"no window could be predicted in {[str(r) for r in recordings]}")
+        raise ValueError(_nothing("predicted", empty))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -179,7 +195,8 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
 
 
 def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | Path,
-          config: InferenceConfig | None = None) -> dict[str, Any]:
+          config: InferenceConfig | None = None, *,
+          prep_overrides: Sequence[str] | Mapping[str, Any] = ()) -> dict[str, Any]:
     """Backbone embeddings of every window of each recording.
 
     Parameters
@@ -195,6 +212,8 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
     config : InferenceConfig | None
         ``pooled``: ``(n, D)`` mean tokens, else ``(n, C, P, D)`` tokens in sorted channel
         order.
+    prep_overrides : sequence of ``"key=value"`` | mapping
+        Preprocessing options for a model that records none (see :func:`load_prep_config`).
 
     Returns
     -------
@@ -205,17 +224,18 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
     out = Path(out)
     if out.suffix.lower() not in EMBED_SUFFIXES:
         raise ValueError(f"--out {str(out)!r} must end with {' or '.join(EMBED_SUFFIXES)}")
-    _check_writable(out)
+    check_writable(out)
     model_path = Path(model_path)
     meta = None
     if model_path.is_dir():
         meta = read_model_config(model_path)
-    prep = load_prep_config(meta, cfg)
+    prep = load_prep_config(meta, cfg, prep_overrides)
     device = resolve_device(cfg.device)
     model = load_model(model_path).to(device)
     backbone = getattr(model, "backbone", model)
     is_task_model = hasattr(model, "n_outputs")
     chunks, rec_ids, index, starts = [], [], [], []
+    empty: dict[str, str] = {}
     for path in recordings:
         rec, w = prepare_like_model(path, prep, windows=cfg.windows)
         if is_task_model:
@@ -225,8 +245,7 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
             backbone.set_montage(w.montage)
             logger.info("%s: backbone montage set to the recording's %d channels", path,
                         w.montage.n_chans)
-        if len(w.x) == 0:
-            logger.warning("%s: no window to embed", path)
+        if _no_window(path, w, empty):
             continue
         ds = TensorDataset(torch.from_numpy(w.x), torch.from_numpy(w.y))
         chunks.append(embed_dataset(model, ds, pooled=cfg.pooled, batch_size=cfg.batch_size,
@@ -235,7 +254,7 @@ def embed(recordings: Sequence[str | Path], model_path: str | Path, out: str | P
         index += list(range(len(w.x)))
         starts += list(_start_s(rec, w))
     if not chunks:
-        raise ValueError(f"no window could be embedded in {[str(r) for r in recordings]}")
+        raise ValueError(_nothing("embedded", empty))
     if len({c.shape[1:] for c in chunks}) > 1:
         raise ValueError(f"recordings give embeddings of different shapes "
                          f"{sorted({c.shape[1:] for c in chunks})}; use pooled=true")

@@ -9,6 +9,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from csbrain import units
+from csbrain._checks import CSBrainError, CSBrainTypeError
 from csbrain.config import CSBrainConfig
 from csbrain.models import blocks, fused_cpu
 from csbrain.models.hub import HubMixin
@@ -36,6 +37,14 @@ def resolve_model_montage(montage: Any = None, chs_info: list[dict] | None = Non
         raise ValueError(f"n_chans={n_chans} does not match the montage's "
                          f"{montage.n_chans} channels {list(montage.channels)}")
     return montage
+
+
+def _is_binary(mask: Any) -> bool:
+    """A boolean tensor, or an integer one holding only 0 and 1 (a float mask is refused: a
+    mask drawn with ``torch.rand`` would read as entirely masked)."""
+    if not isinstance(mask, torch.Tensor) or mask.is_floating_point() or mask.is_complex():
+        return False
+    return mask.dtype == torch.bool or bool(((mask == 0) | (mask == 1)).all())
 
 
 class CSBrain(ReleasedMixin, HubMixin, nn.Module):
@@ -111,10 +120,24 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
 
     # ----- forward -----
     def as_patches(self, x: torch.Tensor) -> torch.Tensor:
-        """Validate ``x`` and return it as ``(B, C, P, S)`` (raw ``(B, C, P*S)`` is reshaped)."""
+        """Validate ``x`` and return it as ``(B, C, P, S)`` (raw ``(B, C, P*S)`` is reshaped).
+
+        Any floating-point dtype is cast to the model's (float64 from MNE included).
+        """
         S = self.config.patch_size
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+            raise CSBrainTypeError(f"x must be a torch.Tensor, got {type(x).__name__} (use "
+                                   f"torch.from_numpy; csbrain.data.to_model_input prepares "
+                                   f"arrays and MNE objects)")
+        if not x.is_floating_point():
+            raise CSBrainTypeError(f"x has dtype {x.dtype}; expected a floating-point tensor "
+                                   f"in model units (100 µV)")
+        dtype = next(self.parameters()).dtype
+        if x.dtype != dtype:
+            x = x.to(dtype)
+        if x.dim() in (3, 4) and x.shape[0] == 0:
+            raise CSBrainError(f"x has an empty batch (shape {tuple(x.shape)}); expected at "
+                               f"least one window")
         if x.dim() == 3:
             if x.shape[-1] % S:
                 raise ValueError(f"x has {x.shape[-1]} samples per channel, not a multiple of the "
@@ -137,6 +160,10 @@ class CSBrain(ReleasedMixin, HubMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.as_patches(x)[:, self.layout.order]                # (B, C, P, S) sorted
+        if mask is not None and not _is_binary(mask):
+            raise CSBrainTypeError(f"mask must be a boolean tensor (True = masked) or integer "
+                                   f"0/1, got {getattr(mask, 'dtype', type(mask).__name__)}; "
+                                   f"e.g. mask = torch.rand(B, C, P) < 0.5")
         if mask is not None and mask.shape != x.shape[:3]:
             raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(x.shape[:3])} "
                              "(batch, channels, patches), indexing sorted slots")

@@ -87,6 +87,14 @@ def read_checkpoint(path: str | Path, *, weights_only: bool = True,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        # torch.save writes a zip archive (or, before torch 1.6, a pickle): anything else would
+        # reach the unpickler and fail with its internals ("KeyError: 101").
+        raise ValueError(f"cannot read checkpoint {str(path)!r}: it is not a PyTorch checkpoint "
+                         "(neither a zip archive nor a pickle); give a model folder or a "
+                         "released .pth")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # torch raises UnpicklingError / RuntimeError subclasses

@@ -25,7 +25,7 @@ from csbrain.engine.distributed import DistInfo, barrier, setup
 from csbrain.engine.inference import embed_dataset, predict_outputs
 from csbrain.engine.metrics import LOSS, SELECT_DEFAULT, VAL_PREFIX, save_metrics
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
-from csbrain.engine.splits import holdout_indices, split_indices
+from csbrain.engine.splits import holdout_indices, leak_warning, split_indices
 from csbrain.models import load_model
 from csbrain.train.adapt import ProbeThenFinetune, apply_lora, save_lora
 from csbrain.train.build import build_classifier, build_pretraining_model
@@ -77,6 +77,8 @@ def _start(out: str | Path, cfg: Any, resume: bool) -> tuple[DistInfo, Path]:
 
 def _record(run_dir: Path, kind: str, cfg: Any, data: RunData, info: DistInfo, resume: bool,
             details: dict[str, Any]) -> None:
+    """Create the run folder (the run can start: data opened, model built) and record it."""
+    rundir.create_run_dir(run_dir, resume=resume, info=info)
     if resume:
         rundir.check_resume(run_dir, kind=kind, config=cfg, data=data.fingerprint)
     else:
@@ -110,10 +112,10 @@ def pretrain(cfg: PretrainConfig, data: str | Path | RunData, out: str | Path, *
     """
     info, run_dir = _start(out, cfg, resume)
     train_set, val_set, rd = _pretraining_sets(data, cfg)
-    _record(run_dir, "pretrain", cfg, rd, info, resume,
-            {"split": {"train": len(train_set), "val": len(val_set or ())}})
     seed_everything(cfg.seed)
     model = build_pretraining_model(rd, cfg)
+    _record(run_dir, "pretrain", cfg, rd, info, resume,
+            {"split": {"train": len(train_set), "val": len(val_set or ())}})
     select = cfg.select()
     objective = MaskedReconstruction(cfg.mask_ratio, seed=cfg.seed, rank=info.rank,
                                      select_val_loss=select != "last" and val_set is not None,
@@ -217,16 +219,24 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     if select == "auto":
         select = SELECT_DEFAULT[task]
     sub = split_indices({k: v[labelled] for k, v in rd.groups.items()}, cfg.split)
+    leak = leak_warning(cfg.split, rd.prep_config)
+    if leak:
+        logger.warning(leak)
     parts = {k: labelled[v] for k, v in sub.items()}
     if not len(parts["val"]) and select != "last":
         logger.warning("no validation windows: the last model is kept (select_metric=last)")
         select = "last"
+    seed_everything(cfg.seed)
+    model = None  # built (initial weights loaded) before the run folder is made
+    if cfg.method != "linear":
+        model = build_classifier(rd, cfg, task, n_outputs)
+        if cfg.method == "lora":
+            model = apply_lora(model, cfg)
     _record(run_dir, "finetune", cfg, rd, info, resume,
             {"task": task, "n_outputs": n_outputs, "select_metric": select,
              "split": {k: len(v) for k, v in parts.items()},
              "split_recordings": {k: sorted(set(rd.groups["recording"][v].tolist()))
                                   for k, v in parts.items()}})
-    seed_everything(cfg.seed)
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     common = {"label_smoothing": cfg.label_smoothing, "batch_size": eval_bs,
               "select": None if select == "last" else select}
@@ -243,9 +253,6 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
             metrics["linear"] = _linear_run(rd, cfg, task, n_outputs, sets, objective,
                                             run_dir, info, extra)
     else:
-        model = build_classifier(rd, cfg, task, n_outputs)
-        if cfg.method == "lora":
-            model = apply_lora(model, cfg)
         state = train_loop(model, objective, sets["train"], cfg, run_dir, info,
                            val_set=sets["val"] if len(parts["val"]) else None, resume=resume,
                            hooks=hooks, save_extra=extra,
@@ -262,8 +269,9 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
                 outputs, y = predict_outputs(best, sets[name], batch_size=eval_bs,
                                              device=info.device)
                 metrics[name] = objective.metrics(outputs, y)
-        if not len(parts["test"]):
-            logger.warning("no test windows: metrics.json has no test metrics")
+        if not len(parts["test"]):               # a warning only if a test set was asked for
+            log = logger.warning if cfg.split.test_fraction or cfg.split.test else logger.info
+            log("no test windows: metrics.json has no test metrics")
         save_metrics(run_dir / rundir.METRICS_FINAL, metrics)
     barrier()
     return RunResult(run_dir, metrics, state)

@@ -67,7 +67,7 @@ def test_store_errors_and_all_skipped(folder, tmp_path, capsys):
     assert rc == 2
     assert "different preprocessing parameters (windows.length_s: 5.0 != 10.0)" in err[-1]
     rc = main(["prepare", str(folder / "c.edf"), "--out", str(tmp_path / "s2")])
-    assert rc == 1 and "no recording could be prepared" in capsys.readouterr().err
+    assert rc == 1 and "no window could be prepared" in capsys.readouterr().err
     rc = main(["prepare", str(tmp_path / "nope.edf"), "--out", str(tmp_path / "s3")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
 

@@ -11,6 +11,7 @@ from csbrain.data.prepconfig import ChannelConfig, FilterConfig, PrepConfig
 from csbrain.data.preprocess import (
     PRETRAINING_1020,
     RecordingError,
+    adapt_filter,
     check_filter_rate,
     filter_array,
     nearest_1020,
@@ -123,5 +124,13 @@ def test_reference_and_filter_rate():
                                              r"frequency 50 Hz") as info:
         check_filter_rate(100.0, FilterConfig())
     assert info.value.reason == "sfreq_too_low"
+    # the filters adapt to the recording's rate: low-pass at 0.9 x Nyquist, notch dropped
+    cfg, notes = adapt_filter(128.0, FilterConfig(notch=(50.0, 60.0, 100.0)))
+    assert cfg.h_freq == 57.6 and cfg.notch == (50.0, 60.0) and cfg.l_freq == 0.3
+    assert notes == ["filter.h_freq 75 Hz -> 57.6 Hz (0.9 x Nyquist 64 Hz)",
+                     "filter.notch 100 Hz dropped (at or above Nyquist 64 Hz)"]
+    assert adapt_filter(250.0, FilterConfig()) == (FilterConfig(), [])
+    with pytest.raises(RecordingError, match="filter.l_freq=50 Hz is not below the low-pass 45"):
+        adapt_filter(100.0, FilterConfig(l_freq=50.0, h_freq=75.0))
     with pytest.raises(ValueError, match=r"filter.h_freq must be < 100"):
         FilterConfig(h_freq=120.0)

@@ -108,16 +108,18 @@ def test_bad_inputs_are_counted_skips(tmp_path):
     (d / "trunc.edf").write_bytes(blob[: len(blob) // 3])
     write(make_raw(seconds=5), d / "short.edf")
     write(make_raw(names=["Cz", "Xq1"], seconds=40), d / "unknown.edf")
-    write(make_raw(sfreq=100.0), d / "slow.edf")
+    write(make_raw(sfreq=100.0), d / "slow.edf")  # prepares: the low-pass adapts to 100 Hz
     write(make_raw(names=["Cz", "Pz"], seconds=40), d / "other_channels.edf")
     recs = find_recordings([d])
     summary = prepare(recs, tmp_path / "s", cfg_of())
     reasons = {k: v[0] for k, v in summary.skipped.items()}
     assert reasons == {"junk": "unreadable", "trunc": "unreadable", "short": "too_short",
-                       "unknown": "unknown_channels", "slow": "sfreq_too_low",
-                       "other_channels": "channels_differ"}
-    assert summary.prepared == 1 and summary.store_recordings == 1
+                       "unknown": "unknown_channels", "other_channels": "channels_differ"}
+    assert summary.prepared == 2 and summary.store_recordings == 2
     text = "\n".join(summary.lines())
+    assert "adapted: filter.h_freq 75 Hz -> 45 Hz (0.9 x Nyquist 50 Hz) (1 recording(s): slow)" \
+        in text
+    assert open_store(tmp_path / "s").entry("slow")["filter"]["h_freq"] == 45.0
     assert "skipped short [too_short]: recording has 5.00 s" in text
     assert "skipped trunc [unreadable]:" in text and "is truncated" in text
     assert "'Xq1' is not a 10-05 electrode name" in text
@@ -189,8 +191,8 @@ KILL_DRIVER = textwrap.dedent("""
     else:
         real_commit = WindowStore.commit
 
-        def commit(self, staged, rec_id):
-            real_commit(self, staged, rec_id)
+        def commit(self, staged, rec_id, **kwargs):
+            real_commit(self, staged, rec_id, **kwargs)
             calls.append(rec_id)
             if len(calls) == int(k):
                 die()

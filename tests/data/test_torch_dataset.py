@@ -96,3 +96,37 @@ def test_lmdb_pretraining_and_downstream(tmp_path):
     env.close()
     with pytest.raises(ValueError, match="has no '__keys__' entry"):
         LMDBWindows(tmp_path / "nokeys")
+
+
+class _RunsCode:
+    """A pickle that would create a file when loaded by plain ``pickle``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_lmdb_values_cannot_run_code(tmp_path, protocol):
+    a = np.random.default_rng(0).standard_normal((2, 1, 200)).astype(np.float32)
+    marker = tmp_path / "pwned"
+    import lmdb
+
+    env = lmdb.open(str(tmp_path / "evil"), map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        txn.put(b"good", pickle.dumps({"sample": a, "label": np.int64(1)}, protocol=protocol))
+        bad = pickle.dumps({"sample": _RunsCode(marker), "label": 0}, protocol=protocol)
+        txn.put(b"bad", bad)
+        txn.put(b"__keys__", pickle.dumps(["good", "bad"], protocol=protocol))
+    env.close()
+    ds = LMDBWindows(tmp_path / "evil")
+    x, y = ds[0]  # arrays, numpy scalars, dicts, lists and strings load
+    assert y == 1 and torch.equal(x, torch.from_numpy(a))
+    with pytest.raises(ValueError, match=r"cannot read the value of key 'bad' in LMDB .*"
+                                         r"io.open is not allowed"):
+        ds[1]
+    assert not marker.exists()
+    pickle.loads(bad)  # the value the LMDB holds: plain pickle would have run it
+    assert marker.exists()

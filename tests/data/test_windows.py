@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from csbrain.configio import load_config
+from csbrain.data.labels import recording_label
 from csbrain.data.prepconfig import PrepConfig, RejectConfig, WindowConfig
 from csbrain.data.preprocess import RecordingError
 from csbrain.data.readers import Trials
@@ -39,13 +40,17 @@ def test_window_starts_and_cut():
 def test_reject_counts_each_window_once():
     w = np.zeros((6, 2, 200), np.float32) + np.sin(np.arange(200))[None, None] * 0.1
     w[1, 0, 5] = np.nan                 # nan
+    w[1, 1, 9] = 2.0                    # ... and beyond 100 µV: counted once, as nan
     w[2, 1] = 0.0                       # flat channel
     w[3, 0, 7] = 1.0                    # reaches 100 µV
     w[4, 0, 7] = np.inf                 # nan (first reason) though also amplitude
     bad = np.array([0, 0, 0, 0, 0, 1], bool)
-    keep, counts = reject_windows(w, RejectConfig(), bad=bad)
+    each = {}
+    keep, counts = reject_windows(w, RejectConfig(), bad=bad, each=each)
     assert keep.tolist() == [True, False, False, False, False, False]
     assert counts == {"out_of_bounds": 0, "nan": 2, "bad_annotation": 1, "flat": 1, "amplitude": 1}
+    # each rule on its own: window 1 also reaches the amplitude bound
+    assert each == {"out_of_bounds": 0, "nan": 2, "bad_annotation": 1, "flat": 1, "amplitude": 2}
     keep, counts = reject_windows(w, RejectConfig(max_abs=None, flat_std=None,
                                                   bad_annotations=False), bad=bad)
     assert keep.sum() == 4 and counts["nan"] == 2
@@ -76,11 +81,21 @@ def test_missing_labels_and_recording_labels():
                                              r"\(the recording has \['other'\]\)") as info:
         preprocess_raw(raw, cfg)
     assert info.value.reason == "no_labels"
-    cfg = cfg_of(*NOFILTER, "labels.mode=recording", "labels.recording=task-EC:0,task-EO:1",
+    cfg = cfg_of(*NOFILTER, "labels.mode=recording", "labels.recording=*task-EC*:0,*task-EO*:1",
                  "windows.length_s=4", "reject.max_abs=null")
     assert set(preprocess_raw(raw, cfg, rec_id="sub-1_task-EO").y) == {1}
-    with pytest.raises(RecordingError, match="contains none of labels.recording keys"):
+    with pytest.raises(RecordingError, match="matches none of the labels.recording keys"):
         preprocess_raw(raw, cfg, rec_id="sub-1_task-XX")
+
+
+def test_recording_labels_match_exactly_or_by_pattern():
+    labels = cfg_of("labels.mode=recording", 'labels.recording={"rec": 0, "rec_b": 1}').labels
+    assert recording_label("rec", labels) == 0 and recording_label("rec_b", labels) == 1
+    assert recording_label("rec_c", labels) is None  # no substring matching
+    both = cfg_of("labels.mode=recording", 'labels.recording={"*rec*": 0, "rec_b": 1}').labels
+    with pytest.raises(RecordingError, match=r"matches labels.recording keys \['\*rec\*', "
+                                             r"'rec_b'\] with different labels"):
+        recording_label("rec_b", both)
 
 
 def test_nan_and_flat_channels_are_counted():
@@ -100,15 +115,19 @@ def test_nan_and_flat_channels_are_counted():
     w = preprocess_raw(raw, cfg_of("windows.length_s=10", *NOFILTER))
     assert len(w.x) == 2 and w.rejected["nan"] == 1 and w.rejected["flat"] == 1
     np.testing.assert_array_equal(w.start, [0, 4000])
-    data[5] = 3e-6  # a constant (dead) channel rejects every window, and says so
+    data[5] = 3e-6  # a constant (dead) channel is named and interpolated from its neighbours
     w = preprocess_raw(raw, cfg_of("windows.length_s=10"))
+    assert len(w.x) == 3 and w.rejected["flat"] == 0 and w.rejected["nan"] == 1
+    assert w.interpolated == ["C4"] and "flat channel C4 interpolated" in w.notes
+    assert w.x[:, 5].std() > 0.01  # C4 now carries its neighbours' signal
+    w = preprocess_raw(raw, cfg_of("windows.length_s=10", "reject.flat_channels=reject"))
     assert len(w.x) == 0 and w.rejected["flat"] == 3 and w.rejected["nan"] == 1
 
 
 def test_sfreq_too_low_and_too_short():
     raw = make_raw(seconds=40, sfreq=100.0)
     with pytest.raises(RecordingError, match="Nyquist frequency 50 Hz") as info:
-        preprocess_raw(raw, cfg_of())
+        preprocess_raw(raw, cfg_of("filter.l_freq=60", "filter.h_freq=null"))
     assert info.value.reason == "sfreq_too_low"
     with pytest.raises(RecordingError, match="shorter than one window") as info:
         preprocess_raw(make_raw(seconds=20), cfg_of())

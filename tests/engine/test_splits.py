@@ -71,3 +71,19 @@ def test_missing_subjects_fall_back_to_recordings():
     g = {**_groups(), "subject": np.array([""] * 60, dtype=object)}
     s = split_indices(g, SplitConfig())
     assert not set(g["recording"][s["train"]]) & set(g["recording"][s["test"]])
+
+
+def test_split_by_window_with_overlapping_windows_warns():
+    from csbrain.engine.splits import leak_warning
+
+    overlapping = {"windows": {"length_s": 4.0, "stride_s": 2.0}}
+    text = leak_warning(SplitConfig(by="window"), overlapping)
+    assert text.startswith("split.by=window with overlapping windows (windows.stride_s=2 < "
+                           "windows.length_s=4)") and "split by recording or subject" in text
+    assert leak_warning(SplitConfig(by="recording", val_by="window"), overlapping).startswith(
+        "split.val_by=window")
+    assert leak_warning(SplitConfig(by="recording"), overlapping) is None
+    assert leak_warning(SplitConfig(by="window"), {"windows": {"length_s": 4.0,
+                                                               "stride_s": 4.0}}) is None
+    assert leak_warning(SplitConfig(by="window"), {"windows": {"length_s": 4.0,
+                                                               "stride_s": None}}) is None

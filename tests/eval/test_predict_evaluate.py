@@ -92,8 +92,8 @@ def test_evaluate_run_on_its_store(trained):
 def test_montage_mismatch_is_a_clear_error(trained, tmp_path):
     _, _, run = trained
     edf = write_edf(tmp_path / "wrong.edf", seconds=4.0, channels=["Fp2", "C4", "O2", "T8"])
-    with pytest.raises(ValueError, match=r"reads 4 channels \['O1', 'Fp1', 'C3', 'T7'\] but "
-                                         r".*wrong.edf.*missing \['O1', 'Fp1', 'C3', 'T7'\]"):
+    with pytest.raises(ValueError, match=r"reads 4 channels \[O1, Fp1, C3, T7\] but "
+                                         r".*wrong.edf.*missing \[O1, Fp1, C3, T7\]"):
         predict([edf], run, tmp_path / "p.csv", CPU)
 
 

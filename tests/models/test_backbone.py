@@ -43,7 +43,26 @@ def test_nan_and_inf_inputs_are_refused(model):
 
 def test_mask_shape_checked(model):
     with pytest.raises(ValueError, match=r"mask has shape \(1, 4, 3\); expected \(1, 4, 2\)"):
-        model(torch.zeros(1, 4, 2, 200), torch.zeros(1, 4, 3))
+        model(torch.zeros(1, 4, 2, 200), torch.zeros(1, 4, 3, dtype=torch.bool))
+
+
+def test_input_dtype_empty_batch_and_mask_dtype(model):
+    x = torch.randn(2, 4, 2, 200)
+    torch.testing.assert_close(model(x.double()), model(x))  # float64 (MNE) is cast
+    assert model(x.half()).dtype == torch.float32
+    with pytest.raises(TypeError, match=r"x has dtype torch.int64; expected a floating-point"):
+        model(x.long())
+    with pytest.raises(ValueError, match=r"x has an empty batch \(shape \(0, 4, 2, 200\)\)"):
+        model(x[:0])
+    with pytest.raises(TypeError, match=r"mask must be a boolean tensor \(True = masked\) or "
+                                        r"integer 0/1, got torch.float32"):
+        model(x, torch.rand(2, 4, 2))
+    with pytest.raises(TypeError, match="mask must be a boolean tensor"):
+        model(x, torch.full((2, 4, 2), 2))
+    mask = torch.rand(2, 4, 2) < 0.5
+    torch.testing.assert_close(model(x, mask.long()), model(x, mask))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        model(x.numpy())
 
 
 def test_unknown_presets_and_sfreq(monkeypatch):

@@ -64,7 +64,7 @@ def prep_config(**sections):
     from csbrain.data.prepconfig import PrepConfig
 
     defaults = {"windows.length_s": 2.0, "filter.l_freq": 0.5, "filter.h_freq": 40.0,
-                "labels.mode": "recording", "labels.recording": {"task-a": 0, "task-b": 1},
+                "labels.mode": "recording", "labels.recording": {"*task-a*": 0, "*task-b*": 1},
                 "labels.names": ["a", "b"], "reject.max_abs": None}
     defaults.update(sections)
     return load_config(PrepConfig, None, defaults)
