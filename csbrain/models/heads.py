@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from csbrain import units
-from csbrain._checks import check_int, check_option
+from csbrain._checks import check_float, check_int, check_option
 from csbrain.config import CSBrainConfig
 from csbrain.models.backbone import CSBrain, init_weights
 from csbrain.models.hub import HubMixin, register
@@ -208,8 +208,13 @@ class CSBrainForClassification(_TaskModel):
         Dropout inside the head.
     n_chans, chs_info, sfreq
         Braindecode-style signal parameters, see :class:`CSBrain`.
+    input_window_seconds : float, optional
+        Window length in seconds (braindecode); gives ``n_times`` when that is not set.
 
-    Call with ``x`` ``(B, C, P, S)`` or ``(B, C, P*S)``; returns ``(B, n_outputs)``.
+    Call with ``x`` ``(B, C, P, S)`` or raw ``(B, C, P*S)``; returns logits ``(B, n_outputs)``
+    (no softmax). Braindecode / OpenEEGBench conventions: ``forward(x, return_features=True)``,
+    :meth:`forward_features`, :meth:`reset_head`, :attr:`final_layer`, ``get_config`` /
+    ``from_config``, ``from_pretrained(..., n_outputs=k)`` (a new head when ``k`` differs).
     """
 
     task = "classification"
@@ -217,10 +222,12 @@ class CSBrainForClassification(_TaskModel):
     def __init__(self, montage: Any = None, config: CSBrainConfig | None = None, *,
                  n_outputs: int = 2, n_times: int | None = None, head: str = "mean",
                  head_dropout: float = 0.1, n_chans: int | None = None,
-                 chs_info: list[dict] | None = None, sfreq: float = units.SFREQ) -> None:
+                 chs_info: list[dict] | None = None, sfreq: float = units.SFREQ,
+                 input_window_seconds: float | None = None) -> None:
         super().__init__()
         check_int("n_outputs", n_outputs, min_value=1)
         check_option("head", head, list(HEADS))
+        n_times = _n_times_of(n_times, input_window_seconds, sfreq)
         self.backbone = CSBrain(montage, config, n_chans=n_chans, chs_info=chs_info,
                                 n_times=n_times, sfreq=sfreq)
         cfg = self.backbone.config
@@ -242,13 +249,60 @@ class CSBrainForClassification(_TaskModel):
         """Backbone tokens ``(B, C, P, D)`` in sorted channel order."""
         return self.backbone(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, return_features: bool = False
+                ) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Logits, or (braindecode's ``return_features``) the features as well.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, P, S) or (B, C, P*S)
+            Model units, channels in the montage's input order.
+        return_features : bool
+            Return ``{"features": tokens (B, C, P, D), "cls_token": mean-pooled tokens (B, D),
+            "logits": (B, n_outputs)}`` (CSBrain has no class token: the mean stands in).
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_outputs) | dict
+        """
         h = self.backbone(x)
         patch = self.backbone.config.patch_size
         if self.head_name == "flatten" and h.shape[2] * patch != self.n_times:
             raise ValueError(f"x has {h.shape[2]} patches but the flatten head was built for "
                              f"n_times={self.n_times} ({self.n_times // patch} patches)")
-        return self.head(h)
+        logits = self.head(h)
+        if return_features:
+            return {"features": h, "cls_token": h.mean(dim=(1, 2)), "logits": logits}
+        return logits
+
+    @property
+    def final_layer(self) -> nn.Module:
+        """The output layer of the head (braindecode / OpenEEGBench name): ``head.fc``, or
+        ``head[7]`` of the flatten head. Saved keys keep the head's names."""
+        return self.head[7] if isinstance(self.head, nn.Sequential) else self.head.fc
+
+    @final_layer.setter
+    def final_layer(self, layer: nn.Module) -> None:
+        if isinstance(self.head, nn.Sequential):
+            self.head[7] = layer
+        else:
+            self.head.fc = layer
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "final_layer":        # the property, not a new submodule (nn.Module's way)
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def reset_head(self, n_outputs: int) -> None:
+        """A new head of the same kind with ``n_outputs`` outputs (freshly initialised)."""
+        self.n_outputs = check_int("n_outputs", n_outputs, min_value=1)
+        n_patches = (self.n_times // self.config.patch_size) if self.n_times else 0
+        device = next(self.head.parameters()).device
+        self.head = HEADS[self.head_name](self.backbone.n_chans, n_patches, self.config.d_model,
+                                          n_outputs, self.head_dropout).to(device)
+        init_weights(self.head)
+        logger.info("new %s head with %d outputs", self.head_name, n_outputs)
 
     def _load_released_heads(self, heads: dict[str, torch.Tensor], what: str) -> None:
         clf = {k[len(CLASSIFIER_PREFIX):]: v for k, v in heads.items()
@@ -265,6 +319,18 @@ class CSBrainForClassification(_TaskModel):
         if heads:
             logger.info("%s: head weights %s not used; the %s head starts from random init",
                         what, sorted(heads), self.head_name)
+
+
+def _n_times_of(n_times: int | None, seconds: float | None, sfreq: float) -> int | None:
+    """``n_times``, or braindecode's ``input_window_seconds * sfreq`` (both: they must agree)."""
+    if seconds is None:
+        return n_times
+    from_seconds = round(check_float("input_window_seconds", seconds, min_value=0.0,
+                                     inclusive=False) * float(sfreq))
+    if n_times is not None and n_times != from_seconds:
+        raise ValueError(f"n_times={n_times} does not match input_window_seconds={seconds} at "
+                         f"sfreq={sfreq} ({from_seconds} samples); pass one of them")
+    return from_seconds
 
 
 @register

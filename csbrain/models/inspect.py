@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from csbrain.montage import REGION_NAMES
+
+logger = logging.getLogger(__name__)
+
+#: Windows and patches per window of the parity check of :func:`convert_released`.
+PARITY_WINDOWS, PARITY_PATCHES = 2, 2
 
 
 def summarize(model: Any) -> dict[str, Any]:
@@ -30,7 +36,9 @@ def convert_released(src: str | Path, dest: str | Path, *, montage: str | list[s
     """Convert a released ``.pth`` into our folder format (``config.json`` + safetensors).
 
     ``montage``: a preset name or a list of channel names (default ``TUEG``), as
-    :func:`csbrain.models.load_model` takes it.
+    :func:`csbrain.models.load_model` takes it. ``config.json`` ``extra`` and the model card
+    (``README.md``) record the source file, its sha256 and the measured parity of the folder
+    with the source (:func:`max_abs_diff`).
     """
     from csbrain.models.hub import load_model
 
@@ -40,5 +48,31 @@ def convert_released(src: str | Path, dest: str | Path, *, montage: str | list[s
                               "choose a new folder")
     if Path(src).is_dir():
         raise ValueError(f"{str(src)!r} is already a csbrain model folder; nothing to convert")
+    from csbrain.models.card import sha256_of
+
     model = load_model(src, montage=montage, weights_only=weights_only)
-    return model.save_pretrained(dest, extra={"converted_from": Path(src).name})
+    extra = {"converted_from": Path(src).name, "source_sha256": sha256_of(src)}
+    model.save_pretrained(dest, extra=extra, model_card=False)
+    diff = max_abs_diff(model, load_model(dest))
+    extra["parity"] = {"max_abs_diff": diff, "what": f"this folder's model vs the source "
+                       f"checkpoint loaded directly, {PARITY_WINDOWS} random windows of "
+                       f"{PARITY_PATCHES} s, eval mode"}
+    model.save_pretrained(dest, extra=extra)     # the config and card record the parity
+    logger.info("converted %s -> %s (max |diff| %.3g)", src, dest, diff)
+    return dest
+
+
+def max_abs_diff(a: Any, b: Any, *, seed: int = 0) -> float:
+    """Largest absolute difference of two models' outputs on seeded random raw windows.
+
+    Both read the same montage; inputs ``(PARITY_WINDOWS, C, PARITY_PATCHES * 200)``.
+    """
+    import torch
+
+    backbone = getattr(a, "backbone", a)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(PARITY_WINDOWS, backbone.n_chans,
+                    PARITY_PATCHES * backbone.config.patch_size, generator=gen)
+    a.eval(), b.eval()
+    with torch.no_grad():
+        return float((a(x) - b(x)).abs().max())
