@@ -29,8 +29,8 @@ LAYERS: dict[str, int] = {
     "csbrain.configio": 1,
     "csbrain.models": 2, "csbrain.data": 2, "csbrain.report": 2, "csbrain.baselines": 2,
     "csbrain.engine": 3,
-    "csbrain.train": 4, "csbrain.eval": 4,
-    "csbrain.demo": 5, "csbrain.sklearn": 5,
+    "csbrain.train": 4, "csbrain.eval": 4, "csbrain.explain": 4,
+    "csbrain.demo": 5, "csbrain.sklearn": 5, "csbrain.benchmark": 5,
     "csbrain.cli": 6, "csbrain.__main__": 6,
 }
 #: The package facade (``csbrain/__init__.py``) and what other modules may import from it.

@@ -25,3 +25,16 @@ def add_montage_options(p: argparse.ArgumentParser, default: str = "") -> None:
 def montage_option(args: argparse.Namespace) -> str | list[str] | None:
     """The ``montage=`` argument of :func:`csbrain.models.load_model` from the montage options."""
     return args.preset if args.preset is not None else args.channels
+
+
+def add_stream_options(p: argparse.ArgumentParser) -> None:
+    """``--bf16``, ``--chunk-s S`` and ``--whole`` of the streaming ``predict`` / ``embed``."""
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast; refused where the CPU/GPU has no native bfloat16 "
+                        "(CPUs need AVX512_BF16 or AMX)")
+    p.add_argument("--chunk-s", type=float, default=600.0, metavar="S",
+                   help="seconds of EEG prepared per chunk; memory grows with it, not with the "
+                        "recording (default 600)")
+    p.add_argument("--whole", action="store_true",
+                   help="prepare each recording whole (FFT resampling, as prepared stores) "
+                        "instead of streaming it in chunks (polyphase resampling)")

@@ -6,13 +6,16 @@ the mean ``(n, D)``. Recordings are prepared with the model's recorded preproces
 released ``.pth`` records none: give the options directly (``--set filter.h_freq=40 --set
 windows.length_s=4``) or a file (``--set prep_config=PREP.toml``), else the defaults, whose
 filters adapt to each file's sampling rate.
+
+Continuous files are streamed in chunks (``--chunk-s``, ``--whole``, ``--bf16``: see
+``csbrain predict --help``); the output appears only when complete.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from csbrain.cli._common import add_config_options
+from csbrain.cli._common import add_config_options, add_stream_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run or model folder, or a released .pth")
     p.add_argument("--out", required=True, metavar="FILE", help=".npy or .npz to write")
     add_config_options(p, "options")
+    add_stream_options(p)
     p.set_defaults(run=run)
 
 
@@ -33,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
     options, prep = split_overrides(args.overrides)
     cfg = load_config(InferenceConfig, args.config, options)
-    info = embed(args.recordings, args.model, args.out, cfg, prep_overrides=prep)
+    if args.chunk_s <= 0:
+        raise ValueError(f"--chunk-s {args.chunk_s:g} must be a positive number of seconds")
+    info = embed(args.recordings, args.model, args.out, cfg, prep_overrides=prep,
+                 chunk_s=args.chunk_s, bf16=args.bf16, stream=not args.whole)
     print(f"wrote embeddings {tuple(info['shape'])} of {len(info['recordings'])} recording(s) "
           f"to {info['out']}")
     return 0

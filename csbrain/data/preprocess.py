@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PrepConfig", "RecordingError", "SKIP_REASONS", "pick_channels", "set_reference",
            "NYQUIST_FRACTION", "adapt_filter", "check_filter_rate", "filter_raw", "filter_array",
-           "resample_raw", "resample_array", "nearest_1020", "select_channels"]
+           "resample_raw", "resample_array", "RESAMPLE_METHODS", "nearest_1020",
+           "select_channels"]
 
 #: Reason codes of recordings skipped during preparation.
 SKIP_REASONS: dict[str, str] = {
@@ -345,18 +346,23 @@ def filter_array(x: np.ndarray, sfreq: float, cfg: FilterConfig) -> np.ndarray:
     return x
 
 
-def resample_raw(raw, *, copy: bool = True):
+#: Resampling methods (MNE): ``fft`` (whole-signal, the default of prepared stores) and
+#: ``polyphase`` (scipy ``resample_poly``: a finite kernel, so chunked streaming is exact).
+RESAMPLE_METHODS: tuple[str, ...] = ("fft", "polyphase")
+
+
+def resample_raw(raw, *, copy: bool = True, method: str = "fft"):
     """Resample ``raw`` (a copy unless ``copy=False``) to :data:`csbrain.units.SFREQ` (MNE)."""
     if raw.info["sfreq"] == units.SFREQ:
         return raw
-    return (raw.copy() if copy else raw).resample(units.SFREQ, verbose="error")
+    return (raw.copy() if copy else raw).resample(units.SFREQ, method=method, verbose="error")
 
 
-def resample_array(x: np.ndarray, sfreq: float) -> np.ndarray:
+def resample_array(x: np.ndarray, sfreq: float, method: str = "fft") -> np.ndarray:
     """Resample ``(..., n_times)`` from ``sfreq`` to :data:`csbrain.units.SFREQ` (MNE)."""
     import mne
 
     if sfreq == units.SFREQ:
         return np.asarray(x, dtype=np.float64)
     return mne.filter.resample(np.asarray(x, dtype=np.float64), up=units.SFREQ / sfreq,
-                               verbose="error")
+                               method=method, verbose="error")

@@ -105,8 +105,8 @@ def _mne():
     return mne
 
 
-def read_raw(path: str | Path, *, allow_truncated: bool = False):
-    """Read any MNE-readable EEG file fully into memory.
+def read_raw(path: str | Path, *, allow_truncated: bool = False, preload: bool = True):
+    """Read any MNE-readable EEG file fully into memory (or lazily, ``preload=False``).
 
     Parameters
     ----------
@@ -131,7 +131,7 @@ def read_raw(path: str | Path, *, allow_truncated: bool = False):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            raw = mne.io.read_raw(path, preload=True, verbose="warning")
+            raw = mne.io.read_raw(path, preload=preload, verbose="warning")
         except Exception as err:  # MNE raises many types for malformed files
             why = str(err).strip() or f"not a valid {path.suffix or 'EEG'} file"
             raise ReadError(f"cannot read {str(path)!r}: {type(err).__name__}: {why}") from None

@@ -39,7 +39,8 @@ from csbrain.data.prepconfig import PrepConfig, StoreConfig, config_sha256
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WindowStore", "StoreError", "open_store", "write_windows", "STORE_FORMAT",
+__all__ = ["WindowStore", "StoreError", "open_store", "write_windows", "store_from_arrays",
+           "STORE_FORMAT",
            "STORE_VERSION", "UNITS", "UNLABELLED"]
 
 STORE_FORMAT = "csbrain-window-store"
@@ -373,3 +374,41 @@ class WindowStore:
 def open_store(path: str | Path) -> WindowStore:
     """Open an existing window store read-only (see :class:`WindowStore`)."""
     return WindowStore(path)
+
+
+def store_from_arrays(path: str | Path, windows: dict[str, np.ndarray], channels: list[str], *,
+                      config: PrepConfig | None = None) -> WindowStore:
+    """A new store holding windows already in memory (one recording per key), e.g. for tests
+    and benchmarks of the readers; the entries carry only what readers need.
+
+    Parameters
+    ----------
+    path : path-like
+        New store folder.
+    windows : dict of str to ndarray, shape (n, C, P, 200)
+        Windows of each recording (model units); all share ``C`` and ``P``.
+    channels : list of str
+        ``C`` channel names (a montage is resolved from them).
+    config : PrepConfig | None
+        Its ``store`` section sets dtype, compression and shard size.
+    """
+    from csbrain.montage import resolve_montage
+
+    config = config or PrepConfig()
+    montage = resolve_montage(list(channels))
+    store = WindowStore.create(path, config)
+    for rec_id, x in windows.items():
+        n, c, p, _ = x.shape
+        if c != montage.n_chans:
+            raise ValueError(f"recording {rec_id!r} has {c} channels; channels names "
+                             f"{montage.n_chans}")
+        entry = {"id": rec_id, "channels": list(montage.canonical), "montage": montage.to_dict(),
+                 "n_patches": int(p), "n_windows": int(n), "dtype": config.store.dtype,
+                 "units": UNITS, "sfreq": units.SFREQ, "split": "", "subject": rec_id}
+        staged = store.stage_dir(rec_id)
+        write_windows(staged, x, np.full(n, UNLABELLED), np.arange(n) * p * units.PATCH_SIZE,
+                      entry, config.store)
+        store.claim_channels(entry["channels"])
+        store.commit(staged, rec_id)
+    store.write_manifest()
+    return store

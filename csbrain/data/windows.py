@@ -235,7 +235,8 @@ def _detrend(w: np.ndarray, how: str) -> np.ndarray:
     return w
 
 
-def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
+def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "",
+                   resample_method: str = "fft") -> Windows:
     """Prepare a continuous recording (see :mod:`csbrain.data.preprocess` for the steps).
 
     Parameters
@@ -245,6 +246,8 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
     cfg : PrepConfig
     rec_id : str
         Recording id (``labels.mode="recording"`` looks its label up in it).
+    resample_method : {"fft", "polyphase"}
+        MNE resampling method (``polyphase`` is what chunked streaming uses).
 
     Returns
     -------
@@ -271,7 +274,8 @@ def preprocess_raw(raw, cfg: PrepConfig, *, rec_id: str = "") -> Windows:
                            picks="all", channel_wise=False)
     del data
     fcfg, notes = adapt_filter(sfreq, cfg.filter)
-    raw = resample_raw(filter_raw(raw, fcfg, copy=False), copy=False)  # raw is our copy
+    raw = resample_raw(filter_raw(raw, fcfg, copy=False), copy=False,  # raw is our copy
+                      method=resample_method)
     unit = cfg.input.unit or "V"
     x = units.to_model_units(raw.get_data(), unit, np.float32)
     x, interpolated = check_signal(raw, x, cfg, unit)

@@ -152,4 +152,27 @@ def make_figures(out: Path, pre: dict[str, Any], tasks: dict[str, Any], task_dat
               "drop of test balanced accuracy when a channel / region is zeroed")
     importance = {"task": IMPORTANCE_TASK, "model": variant, "method": method,
                   "channel_drop": dict(zip(lw.ch_names, drop.tolist())), "region_drop": region_drop}
+    importance["explanations"] = _explanations(model, lw.x[test], lw.y[test], out, figs,
+                                               imp_task.get("label_names") or ["0", "1"])
     return figs, importance
+
+
+#: Windows and integrated-gradients steps of the demo's explanations (a few seconds on CPU).
+EXPLAIN_WINDOWS, EXPLAIN_IG_STEPS = 16, 8
+
+
+def _explanations(model, x: np.ndarray, y: np.ndarray, out: Path, figs: dict,
+                  names: list[str]) -> dict:
+    """``csbrain explain``'s numbers and figures on the first test windows of each class
+    (IG, Grad-CAM, attention); figure paths go into ``figs`` as ``explain: <caption>``."""
+    from csbrain.explain import explain_windows, summarise
+    from csbrain.explain.figures import write_figures
+
+    keep = np.concatenate([np.flatnonzero(y == k)[:EXPLAIN_WINDOWS // 2] for k in (0, 1)])
+    raw = explain_windows(model, x[keep], y[keep], methods=("ig", "gradcam", "attention"),
+                          ig_steps=EXPLAIN_IG_STEPS)
+    summary = summarise(model, raw, y[keep], list(names))
+    (out / "explanations").mkdir(exist_ok=True)
+    for caption, path in write_figures(summary, out / "explanations"):
+        figs[f"explain: {caption}"] = path
+    return summary

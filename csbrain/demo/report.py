@@ -177,9 +177,24 @@ def write_report(path: Path, results: dict[str, Any], figures: dict[str, Path]) 
          "the better validation score), seed 0. Occlusion: each channel (left) "
          "or region (right) is set to zero in every test window; the bar is the drop of "
          "balanced accuracy.</p>" + image(figures["importance_topomap"], "importance")),
+        ("Explanations", _explanations(imp, figures)),
         ("Configuration", "<pre>" + "\n".join(f"{k}: {v}" for k, v in plan.items()) + "</pre>"),
         ("Hardware, versions, wall time",
          table([{"item": k, "value": v} for k, v in env.items() if k != "versions"]
                + [{"item": k, "value": v} for k, v in env["versions"].items()]) + stages),
     ]
     return write_html_report(path, "csbrain demo: CSBrain on real EEG", sections)
+
+
+def _explanations(imp: dict, figures: dict) -> str:
+    """The ``csbrain explain`` section: same model and test windows as the occlusion above."""
+    from csbrain.explain.run import html_section
+
+    summary = imp.get("explanations")
+    if not summary:
+        return "<p>(not computed)</p>"
+    figs = [(k.split(": ", 1)[1], p) for k, p in figures.items() if k.startswith("explain: ")]
+    return (f"<p>{summary['n_windows']} test windows of task {imp['task']} (the same model): "
+            "integrated gradients (noise baseline), Grad-CAM on the backbone's token map and "
+            "the attention weights, per class (csbrain explain).</p>"
+            + html_section(summary, figs))

@@ -38,6 +38,11 @@ class _Tagged(Dataset):
         x, y = self.dataset[i][:2]
         return x, y, self.group
 
+    def __getitems__(self, indices: Sequence[int]) -> list:
+        many = getattr(self.dataset, "__getitems__", None)
+        items = many(list(indices)) if many else [self.dataset[i] for i in indices]
+        return [(it[0], it[1], self.group) for it in items]
+
 
 @dataclass
 class Corpus:
@@ -102,6 +107,21 @@ class CorpusSubset(Dataset):
 
     def __getitem__(self, i: int):
         return self.corpus.dataset[int(self.indices[i])]
+
+    def __getitems__(self, indices: Sequence[int]) -> list:
+        """Items of ``indices`` in order; the windows of each part are read together (one
+        batched read per part, see ``WindowDataset.__getitems__``)."""
+        glob = self.indices[np.asarray(indices, dtype=np.int64)]
+        concat = self.corpus.dataset
+        ends = np.asarray(concat.cumulative_sizes)
+        part = np.searchsorted(ends, glob, side="right")
+        out: list = [None] * len(glob)
+        for p in np.unique(part):
+            where = np.flatnonzero(part == p)
+            local = glob[where] - (ends[p - 1] if p else 0)
+            for k, item in zip(where, concat.datasets[p].__getitems__(local.tolist())):
+                out[k] = item
+        return out
 
 
 def source_labels(names: Sequence[str]) -> list[str]:

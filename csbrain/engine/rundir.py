@@ -36,7 +36,8 @@ METRICS_FINAL = "metrics.json"
 #: Per-step and per-epoch records (JSON lines, rank 0).
 METRICS_LOG = "metrics.jsonl"
 #: Config keys that may change when resuming (they do not change what is computed).
-RESUMABLE_CHANGES = ("progress", "num_workers", "device", "log_every", "cpu_threads")
+RESUMABLE_CHANGES = ("progress", "num_workers", "loader_threads", "device", "log_every",
+                     "cpu_threads")
 #: Files that make a folder a run that has reached a checkpoint (a new run refuses it).
 _CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, TRAINER_STATE)
 

@@ -10,6 +10,11 @@ epoch, all from the seed and the epoch number, so that
   windows (a multiple of the world size) is split into ``world_size`` equal, contiguous parts,
   so the union of the ranks' batches is the batch one process would draw;
 - a run resumes mid-epoch exactly: :meth:`set_start` skips the batches already done;
+- reads can be local: with ``blocks`` (runs of windows stored contiguously, see
+  :func:`csbrain.engine.loader.block_ids`), an epoch is a random order of *blocks* rather than
+  of windows, so a batch of ``B`` windows is a few contiguous reads instead of ``B`` random ones
+  (a block shuffle, as streaming-dataset libraries do); each rank's part of a batch is then
+  shuffled, so consecutive windows still come from random places of the corpus;
 - sources are weighted as configured: ``proportional`` (every window once per epoch, sources
   contribute in proportion to their size) or ``balanced`` (each batch's source drawn
   uniformly; a source that runs out is reshuffled and drawn again; the epoch has as many
@@ -50,6 +55,9 @@ class GroupedBatchSampler:
     seed : int
     shuffle : bool
         False: windows in index order, batches group by group (evaluation).
+    blocks : array-like of int, shape (n,) | None
+        Block of each window (windows of one block are contiguous in storage and in index
+        order); None: every window is its own block (a full shuffle of each group).
 
     Each group's windows are shuffled and cut into global batches of ``batch_size``; a group's
     last, smaller batch is kept, trimmed to a multiple of ``num_replicas`` (the trimmed windows
@@ -59,7 +67,7 @@ class GroupedBatchSampler:
     def __init__(self, groups: Sequence[int], batch_size: int, *,
                  sources: Sequence[int] | None = None, weighting: str = "proportional",
                  num_replicas: int = 1, rank: int = 0, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, blocks: Sequence[int] | None = None) -> None:
         self.groups = np.asarray(groups, dtype=np.int64)
         if self.groups.ndim != 1 or len(self.groups) == 0:
             raise ValueError(f"groups must be a non-empty 1-D array; got shape "
@@ -78,6 +86,10 @@ class GroupedBatchSampler:
             raise ValueError(f"batch_size={batch_size} is not a multiple of the world size "
                              f"{num_replicas}")
         self.weighting = check_option("weighting", weighting, WEIGHTINGS)
+        self.blocks = None if blocks is None else np.asarray(blocks, dtype=np.int64)
+        if self.blocks is not None and self.blocks.shape != self.groups.shape:
+            raise ValueError(f"blocks has shape {self.blocks.shape}; expected "
+                             f"{self.groups.shape} (one per window)")
         self.seed, self.shuffle = int(seed), bool(shuffle)
         self.epoch, self.start = 0, 0
         # (source, group) cells: the unit a batch is drawn from
@@ -118,11 +130,33 @@ class GroupedBatchSampler:
             return [b for c in self._cells for b in self._cut(self._members[c])]
         per_source: dict[int, list[np.ndarray]] = {}
         for c in self._cells:
-            per_source.setdefault(c[0], []).extend(self._cut(rng.permutation(self._members[c])))
+            per_source.setdefault(c[0], []).extend(self._cut(self._order(self._members[c], rng)))
         if self.weighting == "proportional":
             batches = [b for s in sorted(per_source) for b in per_source[s]]
-            return [batches[i] for i in rng.permutation(len(batches))]
-        return self._balanced(per_source, rng)
+            out = [batches[i] for i in rng.permutation(len(batches))]
+        else:
+            out = self._balanced(per_source, rng)
+        if self.blocks is not None:                      # mix each rank's part of a batch
+            part_rng = np.random.default_rng([self.seed, epoch, 1])
+            out = [self._mix_parts(b, part_rng) for b in out]
+        return out
+
+    def _order(self, members: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The epoch's order of one cell: a permutation of its windows, or of its blocks
+        (each block's windows kept in storage order, so that a batch reads few runs)."""
+        if self.blocks is None:
+            return rng.permutation(members)
+        ids, inverse = np.unique(self.blocks[members], return_inverse=True)
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[rng.permutation(len(ids))] = np.arange(len(ids))
+        return members[np.lexsort((members, rank[inverse]))]
+
+    def _mix_parts(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``batch`` with each rank's contiguous part shuffled in place (the windows of a
+        rank stay that rank's; only their order within the part changes)."""
+        part = len(batch) // self.num_replicas
+        return np.concatenate([rng.permutation(batch[r * part:(r + 1) * part])
+                               for r in range(self.num_replicas)])
 
     def _balanced(self, per_source: dict[int, list[np.ndarray]], rng: np.random.Generator
                   ) -> list[np.ndarray]:

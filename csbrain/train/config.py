@@ -106,7 +106,25 @@ class TrainConfig:
         Max global gradient norm (None: no clipping).
     model : ModelSection
     num_workers : int
-        DataLoader worker processes.
+        DataLoader worker processes (each opens the store itself; batches are prefetched, and
+        pinned for CUDA).
+    shuffle : {"window", "block"}
+        Training order. ``"window"`` (default): every window drawn independently (a full
+        shuffle; one store read per window). ``"block"``: a random order of blocks of
+        ``shuffle_block`` consecutive windows of a recording, each rank's part of a batch then
+        shuffled, so a batch is a few contiguous reads (:mod:`csbrain.engine.loader`): several
+        times the read rate, for feeding an accelerator from a large store. Both are
+        deterministic in ``seed``, shard disjointly over DDP ranks and resume exactly. The
+        default stays ``"window"``, so that an existing configuration draws the same batches
+        (and gives the same model) as before the option existed.
+    loader_threads : int
+        > 0: read batches with this many threads of the training process, prefetched ahead
+        (:class:`~csbrain.engine.loader.PrefetchLoader`), instead of ``num_workers`` worker
+        processes (set one of the two): no copy of each batch between processes, which on a
+        small CPU costs more than reading it. Batches are the same as with 0.
+    shuffle_block : int
+        Windows per block of ``shuffle="block"`` (a divisor of the store's
+        ``windows_per_shard``, 64 by default, keeps each block in one shard file).
     device : str
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
     bf16 : bool | None
@@ -137,6 +155,9 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     model: ModelSection = field(default_factory=ModelSection)
     num_workers: int = 0
+    shuffle: Literal["window", "block"] = "window"
+    shuffle_block: int = 16
+    loader_threads: int = 0
     device: str = "auto"
     bf16: bool | None = None
     log_every: int = 10
@@ -166,6 +187,12 @@ class TrainConfig:
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, min_value=0.0, inclusive=False)
         check_int("num_workers", self.num_workers, min_value=0)
+        check_option("shuffle", self.shuffle, ["window", "block"])
+        check_int("shuffle_block", self.shuffle_block, min_value=1)
+        check_int("loader_threads", self.loader_threads, min_value=0)
+        if self.loader_threads and self.num_workers:
+            raise ValueError(f"loader_threads={self.loader_threads} and num_workers="
+                             f"{self.num_workers} are both set; set one of them")
         for name in ("log_every", "eval_every", "checkpoint_every"):
             check_int(name, getattr(self, name), min_value=0)
         if self.log_every == 0:

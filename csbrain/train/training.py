@@ -23,6 +23,7 @@ from csbrain._io import atomic_write_bytes
 from csbrain.engine import checkpoint as ckpt
 from csbrain.engine.corpus import CorpusSubset
 from csbrain.engine.distributed import DistInfo, ResumableSampler, unwrap, wrap_ddp
+from csbrain.engine.loader import PrefetchLoader, train_loader
 from csbrain.engine.rundir import METRICS_LOG
 from csbrain.engine.sampler import GroupedBatchSampler
 from csbrain.train.config import TrainConfig
@@ -133,7 +134,7 @@ class Training:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     sampler: ResumableSampler | GroupedBatchSampler
-    loader: DataLoader
+    loader: DataLoader | PrefetchLoader
     loader_gen: torch.Generator
     cfg: TrainConfig
     info: DistInfo
@@ -163,7 +164,7 @@ class Training:
     def batch_on_its_montage(self, batch: Any) -> Any:
         """``(x, y)`` of ``batch``; a grouped batch ``(x, y, group)`` also switches the model
         to its group's montage (each layout built once, see ``CSBrain.set_montage``)."""
-        if not isinstance(self.sampler, GroupedBatchSampler):
+        if not isinstance(self.loader.dataset, CorpusSubset):
             return batch
         x, y, group = batch
         backbone = getattr(self.inner, "backbone", self.inner)
@@ -178,7 +179,7 @@ class Training:
     def save_model(self) -> None:
         """Write the unwrapped model as the run's model (``config.json`` + weights); a model
         trained on several montages is saved on the first (weights do not depend on it)."""
-        if isinstance(self.sampler, GroupedBatchSampler):
+        if isinstance(self.loader.dataset, CorpusSubset):
             getattr(self.inner, "backbone", self.inner).set_montage(
                 self.loader.dataset.montages[0])
         self.saver(self.inner, self.run_dir, extra=self.save_extra)
@@ -239,19 +240,22 @@ def start_training(model: torch.nn.Module, objective: Objective, train_set: Data
     _check_inputs(objective, train_set, cfg, info, val_set)
     per_rank = cfg.batch_size // info.world_size
     loader_gen = torch.Generator()
-    common = dict(num_workers=cfg.num_workers, generator=loader_gen,
-                  pin_memory=info.device.type == "cuda")
-    if isinstance(train_set, CorpusSubset):        # several montages / lengths: grouped batches
-        sampler = GroupedBatchSampler(
-            train_set.groups, cfg.batch_size, sources=train_set.sources,
-            weighting=getattr(cfg, "source_weighting", "proportional"),
-            num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
-        loader = DataLoader(train_set, batch_sampler=sampler, **common)
+    threads = getattr(cfg, "loader_threads", 0)
+    if isinstance(train_set, CorpusSubset) or cfg.shuffle == "block" or threads:
+        # grouped batches (several montages / lengths), the block shuffle, reading threads
+        loader, sampler = train_loader(
+            train_set, cfg.batch_size, shuffle=cfg.shuffle, block_windows=cfg.shuffle_block,
+            num_workers=cfg.num_workers, threads=threads, seed=cfg.seed,
+            num_replicas=info.world_size,
+            rank=info.rank, weighting=getattr(cfg, "source_weighting", "proportional"),
+            pin_memory=info.device.type == "cuda", generator=loader_gen)
         steps_per_epoch = sampler.batches_per_epoch
     else:
         sampler = ResumableSampler(train_set, num_replicas=info.world_size, rank=info.rank,
                                    shuffle=True, seed=cfg.seed)
-        loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, **common)
+        loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler,
+                            num_workers=cfg.num_workers, generator=loader_gen,
+                            pin_memory=info.device.type == "cuda")
         steps_per_epoch = math.ceil(sampler.num_samples / per_rank)
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     warmup = cfg.warmup_steps or int(round(cfg.warmup_epochs * steps_per_epoch))

@@ -83,3 +83,63 @@ def test_unshuffled_is_index_order():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(CSBrainError if "weighting" in kwargs else ValueError, match=message):
         GroupedBatchSampler(GROUPS, **kwargs)
+
+
+# ----------------------------------------------------------------- block shuffle
+# blocks of 4 consecutive windows (the last block of each source shorter)
+BLOCKS = np.concatenate([np.arange(50) // 4, 100 + np.arange(30) // 4, 200 + np.arange(21) // 4])
+
+
+def block_sampler(**kw) -> GroupedBatchSampler:
+    return GroupedBatchSampler(GROUPS, kw.pop("batch_size", 8), sources=SOURCES, blocks=BLOCKS,
+                               **kw)
+
+
+def test_block_shuffle_reads_few_blocks_per_batch_and_covers_every_window():
+    s = block_sampler(seed=3)
+    batches = epoch(s, 0)
+    assert all(len(set(GROUPS[b])) == 1 for b in batches)
+    assert sorted(np.concatenate(batches)) == list(range(len(GROUPS)))
+    # a batch of 8 spans a few blocks of 4 (more only where short tail blocks meet), against
+    # nearly 8 for a window shuffle
+    assert max(len(set(BLOCKS[b])) for b in batches) <= 4
+    assert np.mean([len(set(BLOCKS[b])) for b in batches]) < 3.5
+    full = epoch(GroupedBatchSampler(GROUPS, 8, sources=SOURCES, seed=3), 0)
+    assert np.mean([len(set(BLOCKS[b])) for b in full]) > 5
+    # windows inside a batch are mixed: not in storage order
+    assert any(list(b) != sorted(b) for b in batches)
+    assert epoch(s, 0) == batches and epoch(s, 1) != batches     # deterministic, new each epoch
+    assert epoch(block_sampler(seed=4), 0) != batches
+    # every block is visited in one piece or two (cut by a batch boundary), never scattered
+    pos = {i: k for k, b in enumerate(batches) for i in b}
+    for blk in np.unique(BLOCKS):
+        ks = sorted({pos[i] for i in np.flatnonzero(BLOCKS == blk)})
+        assert len(ks) <= 2
+
+
+def test_block_shuffle_ranks_disjoint_equal_and_resume_exactly():
+    world = 2
+    ranks = [block_sampler(batch_size=8, num_replicas=world, rank=r, seed=1) for r in range(world)]
+    per_rank = [epoch(s, 2) for s in ranks]
+    assert len({len(p) for p in per_rank}) == 1
+    glob = block_sampler(batch_size=8, num_replicas=world, seed=1)
+    for step, parts in enumerate(zip(*per_rank)):
+        assert len(parts[0]) == len(parts[1])
+        union = [i for p in parts for i in p]
+        assert len(set(union)) == len(union)
+        assert union == glob.global_batches(2)[step].tolist()
+    s = block_sampler(weighting="balanced", seed=5)
+    full = epoch(s, 4)
+    again = block_sampler(weighting="balanced", seed=5)
+    again.set_epoch(4)
+    again.set_start(3)
+    assert list(again) == full[3:] and len(again) == len(full) - 3
+
+
+def test_single_window_blocks_are_a_full_shuffle():
+    s = GroupedBatchSampler(GROUPS, 8, sources=SOURCES, blocks=np.arange(len(GROUPS)), seed=0)
+    batches = epoch(s, 0)
+    assert sorted(np.concatenate(batches)) == list(range(len(GROUPS)))
+    assert np.mean([len(set(BLOCKS[b])) for b in batches]) > 5
+    with pytest.raises(ValueError, match=r"blocks has shape \(3,\); expected \(101,\)"):
+        GroupedBatchSampler(GROUPS, 8, blocks=[0, 1, 2])

@@ -1,0 +1,1 @@
+"""One converter module per recipe (see ``_base`` for the contract)."""

@@ -1,0 +1,143 @@
+"""Sanity checks of the attribution methods (Adebayo et al. 2018; Sundararajan et al. 2017)
+on a tiny CSBrain trained on a task whose class signal lives in one region only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from csbrain.config import CSBrainConfig
+from csbrain.explain import explain_windows, read_attention, summarise
+from csbrain.explain.attribution import baseline_of, integrated_gradients
+from csbrain.models import CSBrainForClassification
+from csbrain.montage import REGION_NAMES
+
+CHANNELS = ["Fp1", "F4", "C3", "T7", "T8", "P4", "O1", "O2"]
+SIGNAL = ("O1", "O2")
+
+
+def task(n: int, seed: int):
+    """Class 1: a 10 Hz wave on the occipital channels; class 0: noise only."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    t = np.arange(2 * 200) / 200.0
+    x = rng.normal(scale=0.3, size=(n, len(CHANNELS), 400))
+    for c in SIGNAL:
+        x[:, CHANNELS.index(c)] += y[:, None] * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6))
+    return x.reshape(n, len(CHANNELS), 2, 200).astype(np.float32), y
+
+
+def tiny(seed: int):
+    torch.manual_seed(seed)
+    cfg = CSBrainConfig.from_preset("tiny")
+    return CSBrainForClassification(CHANNELS, cfg, n_outputs=2, head="mean")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    model = tiny(0)
+    x, y = task(64, 0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    for step in range(40):
+        i = torch.randint(0, len(x), (16,))
+        loss = torch.nn.functional.cross_entropy(model(xt[i]), yt[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    xv, yv = task(24, 1)
+    with torch.no_grad():
+        acc = (model(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean()
+    assert acc >= 0.9, f"the tiny model did not learn the synthetic task (accuracy {acc})"
+    return model, xv, yv
+
+
+def signal_region():
+    from csbrain.montage import Montage
+
+    regions = Montage.from_names(CHANNELS).regions
+    (r,) = {regions[CHANNELS.index(c)] for c in SIGNAL}
+    return REGION_NAMES[r]
+
+
+@pytest.fixture(scope="module")
+def summary(trained):
+    model, x, y = trained
+    raw = explain_windows(model, x, y, methods=("ig", "gradcam", "occlusion"), ig_steps=16)
+    assert raw["ig"].shape == (len(x), len(CHANNELS), 2)
+    assert set(raw["seconds_per_window"]) == {"ig", "gradcam", "occlusion"}
+    return summarise(model, raw, y, ["noise", "alpha"], x=x, y=y)
+
+
+@pytest.mark.parametrize("method", [
+    "ig", "occlusion", "occlusion_accuracy",
+    # measured: Grad-CAM on the backbone's final token map (the paper's choice) does not
+    # localise here: the tokens are mixed across channels by the inter-region attention and
+    # the mean-pool head weighs every token alike, so it ranks temporal first
+    pytest.param("gradcam", marks=pytest.mark.xfail(strict=True, reason="not channel-faithful"))])
+def test_the_signal_region_ranks_first(summary, method):
+    if method == "occlusion_accuracy":
+        region = summary["occlusion_accuracy"]["region"]
+    else:
+        region = summary["methods"][method]["alpha"]["region"]
+    assert max(region, key=region.get) == signal_region(), region
+
+
+def test_randomised_weights_give_different_attributions(trained):
+    model, x, y = trained
+    random = tiny(123).eval()
+    for m in ("ig", "gradcam"):
+        a = explain_windows(model, x, y, methods=(m,), ig_steps=16)[m]
+        b = explain_windows(random, x, y, methods=(m,), ig_steps=16)[m]
+        # per-window signed maps (Adebayo et al.'s variant without absolute values); the class
+        # means of |IG| correlate more (0.54 measured): |IG| follows the input's power
+        rho = spearmanr(a.ravel(), b.ravel())[0]
+        assert abs(rho) < 0.3, (m, rho)
+
+
+def test_integrated_gradients_are_complete(trained):
+    model, x, y = trained
+    xt, yt = torch.from_numpy(x[:6]), torch.from_numpy(y[:6])
+    _, full, delta = integrated_gradients(model, xt, yt, n_steps=64, return_delta=True)
+    with torch.no_grad():
+        diff = (model(xt) - model(baseline_of(xt))).gather(1, yt[:, None])[:, 0].numpy()
+    np.testing.assert_allclose(full.sum(axis=(1, 2, 3)), diff, atol=0.05 * np.abs(diff).max())
+    assert np.abs(delta).max() < 0.05 * np.abs(diff).max()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_reading_attention_leaves_outputs_unchanged(trained, fused):
+    model, x, _ = trained
+    model.backbone.fused_cpu = fused
+    xt = torch.from_numpy(x[:4])
+    with torch.no_grad():
+        plain = model(xt)
+    with read_attention(model) as att:
+        hooked = model(xt)
+    model.backbone.fused_cpu = True
+    torch.testing.assert_close(hooked, plain, atol=1e-5, rtol=1e-5)
+    assert len(att["region"]) == len(model.backbone.layers)
+    for a in att["region"]:
+        assert a.shape == (4, len(CHANNELS), len(CHANNELS))
+        torch.testing.assert_close(a.sum(-1), torch.ones(4, len(CHANNELS)))
+
+
+def test_summary_and_figures_are_written(trained, tmp_path):
+    from csbrain.explain.figures import write_figures
+
+    model, x, y = trained
+    raw = explain_windows(model, x[:8], y[:8], ig_steps=4)
+    s = summarise(model, raw, y[:8], ["noise", "alpha"], x=x[:8], y=y[:8])
+    figs = write_figures(s, tmp_path)
+    assert {p.name for _, p in figs} >= {"topomap_ig.png", "region_time_gradcam.png",
+                                         "topomap_occlusion.png", "attention_class1.png"}
+    json.dumps(s)
+    att = s["attention"]["per_class"]["alpha"]
+    assert set(att["channel"]) == {"layer 1", "layer 2", "mean"}
