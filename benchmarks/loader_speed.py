@@ -233,9 +233,34 @@ def main(argv=None) -> dict:
                           f"{q['shards_per_batch']:.1f} shards and "
                           f"{q['recordings_per_batch']:.1f} recordings per batch")
                 out["results"].append(res)
+    out["targets"] = targets(out["results"], workers)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return out
+
+
+def targets(results: list[dict], workers: list[int]) -> list[dict]:
+    """Issue 16's goals against the measured rates: >= 5,000 windows/s (19x30) from one
+    worker (the fastest loader at one worker), and linear scaling (rate at the most workers
+    over the rate at one, against the worker count, within 20 %)."""
+    print("== targets")
+    found = []
+    for res in results:
+        if res["shape"] != "19x30" or 1 not in workers:
+            continue
+        one = {n: r["1"]["windows_per_s"] for n, r in res["rates"].items() if "1" in r}
+        best = max(one, key=one.get)
+        top = max(workers)
+        rows = [("one_worker_windows_per_s", one[best], 5000.0, one[best] >= 5000.0)]
+        if top > 1:
+            scale = res["rates"][best][str(top)]["windows_per_s"] / one[best]
+            rows.append((f"scaling_{top}_workers", scale, float(top), scale >= 0.8 * top))
+        for name, value, goal, met in rows:
+            found.append({"compression": res["compression"], "loader": best, "name": name,
+                          "value": round(value, 2), "target": goal, "met": bool(met)})
+            print(f"19x30 {res['compression']} ({best}) {name}: {value:.2f} (target "
+                  f"{goal:g}) {'met' if met else 'NOT met'}")
+    return found
 
 
 if __name__ == "__main__":

@@ -170,10 +170,21 @@ class HubMixin:
         same = meta["architecture"] == cls.__name__
         changed = {k: v for k, v in task_overrides.items()
                    if not same or meta["task"].get(k, object()) != v}
-        model = cls(mont, config, **{**(meta["task"] if same else {}), **task_overrides})
         if same and not changed:
-            load_strict(model, state, what=str(weights))
+            # Built on the meta device and handed the file's tensors (assign=True): no random
+            # initialisation and no second copy of the weights (the released flatten head alone
+            # is 2.7 GB in fp32). The montage layout, not in the file, is then rebuilt.
+            with torch.device("meta"):
+                model = cls(mont, config, **meta["task"])
+            load_strict(model, state, what=str(weights), assign=True)
+            backbone = getattr(model, "backbone", model)
+            backbone.set_montage(backbone.montage)
+            left = [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+                    if t.is_meta]
+            if left:
+                raise RuntimeError(f"{cls.__name__}: tensors left unloaded: {left[:10]}")
         else:
+            model = cls(mont, config, **{**(meta["task"] if same else {}), **task_overrides})
             load_backbone(model, state, what=str(weights))
         model.eval()
         return model
@@ -197,8 +208,10 @@ class HubMixin:
                                token=token, revision=revision)
 
 
-def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str) -> None:
-    """``load_state_dict(strict=True)`` with missing/unexpected keys and shapes named."""
+def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str,
+                assign: bool = False) -> None:
+    """``load_state_dict(strict=True)`` with missing/unexpected keys and shapes named;
+    ``assign=True`` makes the file's tensors the model's own (a model built on ``meta``)."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -209,7 +222,7 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what:
                          f"missing keys {missing[:10]}"
                          f"{'...' if len(missing) > 10 else ''}; unexpected keys {unexpected[:10]}"
                          f"{'...' if len(unexpected) > 10 else ''}; shape mismatches {shapes[:10]}")
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=assign)
 
 
 def load_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str) -> None:

@@ -32,6 +32,15 @@ def test_round_trip_is_exact(tmp_path, cls, kwargs):
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
         torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+    # built on meta and given the file's tensors: nothing left on meta, and it trains
+    assert not [n for n, t in [*loaded.named_parameters(), *loaded.named_buffers()] if t.is_meta]
+    before = [p.detach().clone() for p in loaded.parameters()]
+    opt = torch.optim.SGD(loaded.parameters(), lr=0.1)
+    loaded.train()
+    out = loaded(x)
+    (out[0] if isinstance(out, tuple) else out).float().pow(2).mean().backward()
+    opt.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, loaded.parameters()))
 
 
 def test_task_folder_loads_into_backbone_dropping_only_the_head(tmp_path):
