@@ -58,7 +58,9 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
     dict
         ``ig`` / ``gradcam``: ``(n, C, P)``; ``occlusion``: ``(n, C)`` channel and ``(n, R)``
         region drops under ``occlusion`` and ``occlusion_region``; ``attention_window``:
-        per layer ``(n, w, w)``; ``attention_region``: per layer ``(n, C, C)`` (sorted order);
+        per layer ``(K, w, w)`` and ``attention_region``: per layer ``(K, C, C)`` (sorted
+        order), sums over the windows of each target class (counts in ``attention_count``
+        ``(K,)``; summed as batches go, so memory does not grow with ``n``);
         ``seconds_per_window`` per method.
     """
     from tqdm.auto import tqdm
@@ -70,6 +72,8 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     tt = torch.from_numpy(np.asarray(target, dtype=np.int64))
     parts: dict[str, list] = {}
+    sums: dict[str, Any] = {}
+    n_classes = int(tt.max()) + 1 if len(tt) else 0
     seconds: dict[str, float] = {m: 0.0 for m in methods}
     bar = tqdm(total=len(xt), desc="explain", unit="window", disable=not progress)
     for i in range(0, len(xt), batch_size):
@@ -88,21 +92,29 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
             else:
                 with read_attention(model) as att:
                     model(xb)
-                parts.setdefault("attention_window", []).append(
-                    [a.numpy() for a in att["window"]])
-                parts.setdefault("attention_region", []).append(
-                    [a.numpy() for a in att["region"]])
+                _add_per_class(sums, "attention_window", att["window"], tb, n_classes)
+                _add_per_class(sums, "attention_region", att["region"], tb, n_classes)
+                sums["attention_count"] = sums.get("attention_count", 0) + np.bincount(
+                    tb.cpu().numpy(), minlength=n_classes)
             seconds[m] += time.perf_counter() - t0
         bar.update(len(xb))
     bar.close()
     out: dict[str, Any] = {}
     for k, v in parts.items():
-        out[k] = ([np.concatenate(layer) for layer in zip(*v)] if k.startswith("attention")
-                  else np.concatenate(v))
+        out[k] = np.concatenate(v)
+    out.update(sums)
     out["seconds_per_window"] = {m: s / max(len(xt), 1) for m, s in seconds.items()}
     for m, s in out["seconds_per_window"].items():
         logger.info("%s: %.4f s per window", m, s)
     return out
+
+
+def _add_per_class(sums: dict[str, Any], key: str, layers: list[torch.Tensor],
+                   target: torch.Tensor, n_classes: int) -> None:
+    """Add each layer's ``(B, a, b)`` weights to per-class sums ``(K, a, b)`` in ``sums[key]``."""
+    onehot = torch.nn.functional.one_hot(target.cpu(), n_classes).to(torch.float64)  # (B, K)
+    new = [torch.einsum("bk,bij->kij", onehot, a.double()).numpy() for a in layers]
+    sums[key] = new if key not in sums else [s + n for s, n in zip(sums[key], new)]
 
 
 def _region_mean(values: np.ndarray, regions: np.ndarray, present: list[int]) -> np.ndarray:
@@ -167,14 +179,14 @@ def summarise(model: torch.nn.Module, raw: dict[str, Any], target: np.ndarray,
         sorted_names = [montage.channels[i] for i in montage.order]
         sorted_regions = regions[list(montage.order)]
         att: dict[str, Any] = {"sorted_channels": sorted_names, "per_class": {}}
+        count = np.asarray(raw["attention_count"])
         for k, name in enumerate(class_names):
-            sel = target == k
-            if not sel.any():
+            if k >= len(count) or count[k] == 0:
                 continue
-            layers = [a[sel].mean(0) for a in raw["attention_region"]]       # (C, C) each
+            layers = [a[k] / count[k] for a in raw["attention_region"]]       # (C, C) each
             mats = {f"layer {i + 1}": a for i, a in enumerate(layers)}
             mats["mean"] = np.mean(layers, axis=0)
-            wins = {f"layer {i + 1}": a[sel].mean(0) for i, a in
+            wins = {f"layer {i + 1}": a[k] / count[k] for i, a in
                     enumerate(raw["attention_window"])}
             wins["mean"] = np.mean(list(wins.values()), axis=0)
             att["per_class"][name] = {

@@ -141,3 +141,21 @@ def test_summary_and_figures_are_written(trained, tmp_path):
     json.dumps(s)
     att = s["attention"]["per_class"]["alpha"]
     assert set(att["channel"]) == {"layer 1", "layer 2", "mean"}
+
+
+def test_attention_is_summed_per_class_across_batches(trained):
+    model, x, y = trained
+    raw = explain_windows(model, x[:10], y[:10], methods=("attention",), batch_size=3)
+    assert raw["attention_region"][0].shape == (2, len(CHANNELS), len(CHANNELS))
+    np.testing.assert_array_equal(raw["attention_count"], np.bincount(y[:10], minlength=2))
+    with read_attention(model) as att:
+        with torch.no_grad():
+            model(torch.from_numpy(x[:10]))
+    for k in (0, 1):
+        for layer, direct in enumerate(att["region"]):
+            np.testing.assert_allclose(raw["attention_region"][layer][k] / (y[:10] == k).sum(),
+                                       direct.numpy()[y[:10] == k].mean(0), atol=1e-6)
+        s = summarise(model, raw, y[:10], ["noise", "alpha"])
+        mean = np.mean([a.numpy()[y[:10] == k].mean(0) for a in att["region"]], axis=0)
+        np.testing.assert_allclose(s["attention"]["per_class"][["noise", "alpha"][k]]
+                                   ["channel"]["mean"], mean, atol=1e-6)
