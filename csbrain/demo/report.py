@@ -195,6 +195,6 @@ def _explanations(imp: dict, figures: dict) -> str:
         return "<p>(not computed)</p>"
     figs = [(k.split(": ", 1)[1], p) for k, p in figures.items() if k.startswith("explain: ")]
     return (f"<p>{summary['n_windows']} test windows of task {imp['task']} (the same model): "
-            "integrated gradients (noise baseline), Grad-CAM on the backbone's token map and "
+            "integrated gradients (noise baseline), Grad-CAM on the patch-embedding token map and "
             "the attention weights, per class (csbrain explain).</p>"
             + html_section(summary, figs))

@@ -4,7 +4,7 @@ The model computes attention through ``F.scaled_dot_product_attention``, which r
 weights; a forward hook on each attention module recomputes ``softmax(q k^T / sqrt(E))`` from
 the module's own input and weights (the same arithmetic), leaving the output untouched. A hook
 makes :func:`csbrain.models.fused_cpu.plan` run the hooked blocks on the portable path, whose
-outputs equal the fused path's (``tests/explain/test_attention.py``).
+outputs equal the fused path's (``tests/explain/test_explain.py``).
 
 Shapes: B windows, C channels (sorted order), P patches, n windows of patches, H heads,
 E head dim, R = 5 regions.

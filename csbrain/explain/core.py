@@ -29,14 +29,15 @@ __all__ = ["METHODS", "explain_windows", "summarise"]
 
 #: The attribution methods (name -> what it measures); ``attention`` is read, not attributed.
 METHODS = {"ig": "integrated gradients (Captum), |attribution| per channel and patch",
-           "gradcam": "Grad-CAM on the backbone's token map",
+           "gradcam": "Grad-CAM on a token map of the backbone (patch embedding by default)",
            "occlusion": "drop of the target score when a channel / region is zeroed",
            "attention": "attention weights of the inter-window and inter-region modules"}
 
 
 def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *,
                     methods: Sequence[str] = tuple(METHODS), ig_steps: int = 32,
-                    batch_size: int = 32, device: str | torch.device = "cpu",
+                    gradcam_layer: str = "embedding", batch_size: int = 32,
+                    device: str | torch.device = "cpu",
                     progress: bool = False) -> dict[str, Any]:
     """Per-window attributions of ``model`` for the class ``target`` of each window.
 
@@ -52,6 +53,8 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
         Keys of :data:`METHODS`.
     ig_steps, batch_size, device, progress
         Integrated-gradients steps, windows per batch, torch device, tqdm bar.
+    gradcam_layer : {"embedding", "output"}
+        Token map of Grad-CAM (:data:`csbrain.explain.attribution.GRADCAM_LAYERS`).
 
     Returns
     -------
@@ -67,6 +70,7 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
 
     for m in methods:
         check_option("method", m, tuple(METHODS))
+    check_option("gradcam_layer", gradcam_layer, tuple(attribution.GRADCAM_LAYERS))
     model = model.to(device).eval()
     regions = np.asarray(model.backbone.montage.regions)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -84,7 +88,8 @@ def explain_windows(model: torch.nn.Module, x: np.ndarray, target: np.ndarray, *
                 parts.setdefault("ig", []).append(
                     attribution.integrated_gradients(model, xb, tb, n_steps=ig_steps)[0])
             elif m == "gradcam":
-                parts.setdefault("gradcam", []).append(attribution.grad_cam(model, xb, tb))
+                parts.setdefault("gradcam", []).append(
+                    attribution.grad_cam(model, xb, tb, gradcam_layer))
             elif m == "occlusion":
                 ch, reg = attribution.occlusion(model, xb, tb, regions)
                 parts.setdefault("occlusion", []).append(ch)

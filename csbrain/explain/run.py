@@ -82,7 +82,8 @@ def html_section(summary: dict[str, Any], figs: Sequence[tuple[str, Path]]) -> s
 
 def explain(model_dir: str | Path, data: str | Path, out: str | Path, *,
             methods: Sequence[str] = tuple(METHODS), split: str = "test",
-            max_windows: int | None = None, ig_steps: int = 32, batch_size: int = 32,
+            max_windows: int | None = None, ig_steps: int = 32,
+            gradcam_layer: str = "embedding", batch_size: int = 32,
             device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Explain a fine-tuned classifier on a store split or an EEG file; write ``out``.
 
@@ -98,6 +99,8 @@ def explain(model_dir: str | Path, data: str | Path, out: str | Path, *,
         Keys of :data:`csbrain.explain.core.METHODS`.
     split, max_windows, ig_steps, batch_size, device, progress
         Windows explained (first ``max_windows`` of the split), IG steps, batching, tqdm.
+    gradcam_layer : {"embedding", "output"}
+        Grad-CAM's token map (:data:`csbrain.explain.attribution.GRADCAM_LAYERS`).
 
     Returns
     -------
@@ -116,9 +119,12 @@ def explain(model_dir: str | Path, data: str | Path, out: str | Path, *,
     else:
         target = y
     raw = explain_windows(model, x, target, methods=methods, ig_steps=ig_steps,
-                          batch_size=batch_size, device=device, progress=progress)
+                          gradcam_layer=gradcam_layer, batch_size=batch_size, device=device,
+                          progress=progress)
     summary = summarise(model, raw, target, names, x=x, y=y if (y >= 0).all() else None)
     summary.update(model=str(model_dir), data=str(data), split=split)
+    if "gradcam" in methods:
+        summary["gradcam_layer"] = gradcam_layer
     figs = write_figures(summary, out)
     atomic_write_text(out / "explanations.json", json.dumps(summary, indent=1))
     write_html_report(out / "index.html", "CSBrain explanations",
