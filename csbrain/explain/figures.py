@@ -79,12 +79,17 @@ def plot_attention(summary: Mapping[str, Any], cls: str, path: str | Path) -> Pa
         for row, (what, ticks) in enumerate((("channel", labels),
                                              ("region", summary["regions"]))):
             ax = axes[row][j]
-            ax.imshow(np.asarray(att[what][k]), cmap="viridis", vmin=0)
+            im = ax.imshow(np.asarray(att[what][k]), cmap="viridis", vmin=0)
+            fig.colorbar(im, ax=ax, shrink=0.7)
             ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=6)
             ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
             ax.set_title(f"{what}s, {k}", fontsize=8)
         ax = axes[2][j]
-        ax.imshow(np.asarray(att["window"][k]), cmap="viridis", vmin=0)
+        win = np.asarray(att["window"][k])
+        im = ax.imshow(win, cmap="viridis", vmin=0)
+        fig.colorbar(im, ax=ax, shrink=0.7)
+        ax.set_xticks(range(len(win)), [str(i + 1) for i in range(len(win))])
+        ax.set_yticks(range(len(win)), [str(i + 1) for i in range(len(win))])
         ax.set_title(f"windows, {k}", fontsize=8)
         ax.set_xlabel("key window")
         ax.set_ylabel("query window")
