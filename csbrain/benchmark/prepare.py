@@ -12,6 +12,11 @@ interrupted ``prepare`` resumes where it stopped. Splits are assigned at the end
 :mod:`csbrain.benchmark.splits`) and recorded per recording and in ``benchmark.json`` beside the
 store, with the copy's file listing and both sha256s.
 
+Released protocols that differ (recipe fields, any dataset): ``segment_filter`` (per-segment
+causal filtering and FFT resampling) and ``normalize`` (dataset z-score; statistics over every
+recording of the copy, stored in ``benchmark.json``), both in :mod:`csbrain.benchmark.protocol`;
+``resample_npad`` (MNE's FFT resampling padded as ``mne.io.Raw.resample`` pads).
+
 Regression targets (float) are kept in an extra ``target`` array of each group (the store's
 ``y`` is integer); :mod:`csbrain.benchmark.runner` reads them.
 """
@@ -32,6 +37,7 @@ import numpy as np
 from csbrain import units
 from csbrain._checks import more
 from csbrain._io import atomic_write_text
+from csbrain.benchmark.protocol import apply_stats, dataset_stats, segment_windows
 from csbrain.benchmark.recipes import BenchmarkError, get_recipe, sha256_text
 from csbrain.benchmark.splits import (
     check_listing,
@@ -131,29 +137,42 @@ def preprocess_recording(rec, recipe: dict[str, Any]) -> dict[str, Any]:
     rows, names = _pick(rec, recipe)
     if recipe.get("reference") == "average":
         rows = rows - rows.mean(axis=0, keepdims=True)
-    f = recipe["filter"]
-    if f["l_freq"] is not None or f["h_freq"] is not None or f["notch"]:
-        rows = filter_array(rows, rec.sfreq, FilterConfig(l_freq=f["l_freq"], h_freq=f["h_freq"],
-                                                          notch=tuple(f["notch"])))
-    rows = resample_array(rows, rec.sfreq)
-    rows = rows * (1e6 * float(recipe["scale_uV"]))
+    scale = 1e6 * float(recipe["scale_uV"])
     n = int(round(recipe["window_s"] * units.SFREQ))
-    starts, labels = [], []
-    for seg in rec.segments:
-        s0 = int(round(seg.onset_s * units.SFREQ))
-        for k in range(int(seg.duration_s / recipe["window_s"] + 1e-9)):
-            s = s0 + k * n
-            if s >= 0 and s + n <= rows.shape[1]:
-                starts.append(s)
-                labels.append(seg.label)
+    if recipe.get("segment_filter"):  # per-segment causal filter and FFT resampling
+        chunks, starts, labels = segment_windows(rows * scale, rec.sfreq, rec.segments, recipe)
+        duration_s = rows.shape[1] / rec.sfreq
+    else:
+        f = recipe["filter"]
+        if f["l_freq"] is not None or f["h_freq"] is not None or f["notch"]:
+            rows = filter_array(rows, rec.sfreq, FilterConfig(
+                l_freq=f["l_freq"], h_freq=f["h_freq"], notch=tuple(f["notch"])))
+        if recipe.get("resample_npad") and rec.sfreq != units.SFREQ:  # as mne Raw.resample
+            import mne
+
+            rows = mne.filter.resample(rows, up=units.SFREQ / rec.sfreq, method="fft",
+                                       npad=recipe["resample_npad"], verbose="error")
+        else:
+            rows = resample_array(rows, rec.sfreq)
+        rows = rows * scale
+        starts, labels = [], []
+        for seg in rec.segments:
+            s0 = int(round(seg.onset_s * units.SFREQ))
+            for k in range(int(seg.duration_s / recipe["window_s"] + 1e-9)):
+                s = s0 + k * n
+                if s >= 0 and s + n <= rows.shape[1]:
+                    starts.append(s)
+                    labels.append(seg.label)
+        chunks = [rows[:, s:s + n] for s in starts]
+        duration_s = rows.shape[1] / units.SFREQ
     p = n // units.PATCH_SIZE
-    x = np.stack([rows[:, s:s + n] for s in starts]) if starts else np.zeros((0, len(names), n))
+    x = np.stack(chunks) if chunks else np.zeros((0, len(names), n))
     x = x.reshape(len(starts), len(names), p, units.PATCH_SIZE).astype(np.float32)
     regression = recipe["task"] == "regression"
     return {"x": x, "start": np.asarray(starts, dtype=np.int64),
             "y": np.zeros(len(starts), np.int64) if regression else np.asarray(labels, np.int64),
             "target": np.asarray(labels, np.float64) if regression else None,
-            "channels": names, "duration_s": rows.shape[1] / units.SFREQ}
+            "channels": names, "duration_s": duration_s}
 
 
 def _montage(recipe: dict[str, Any], names: list[str]):
@@ -173,7 +192,8 @@ def _entry(rec, w: dict[str, Any], recipe: dict[str, Any], montage) -> dict[str,
             "split": None, "channels": list(montage.canonical), "source_channels": w["channels"],
             "regions": list(montage.regions), "order": list(montage.order),
             "montage": montage.to_dict(), "sfreq": units.SFREQ, "source_sfreq": rec.sfreq,
-            "units": f"{1 / float(recipe['scale_uV']):g} uV", "dtype": "float32",
+            "units": ("z-score (dataset statistics)" if recipe.get("normalize") else
+                      f"{1 / float(recipe['scale_uV']):g} uV"), "dtype": "float32",
             "n_patches": int(w["x"].shape[2]),
             "n_windows": int(len(w["x"])), "n_candidates": int(len(w["x"])), "rejected": {},
             "labels": counts, "label_names": list(recipe["classes"]),
@@ -254,6 +274,12 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
         "recipe_sha256": sha256_text(rec_text), "subjects_asked": sorted(subjects or []),
         "listing": files, "listing_sha256": sha256_text("\n".join(files))}
     _check_previous(out, record)
+    stats = None
+    if recipe.get("normalize"):  # released statistics: every recording of the copy, all splits
+        stats = dataset_stats((preprocess_recording(r, recipe)["x"]
+                               for r in conv.recordings(raw)), recipe)
+        record["normalize_stats"] = stats
+        logger.info("%s: normalisation statistics over %d windows", name, stats["n_windows"])
     cfg = prep_config(recipe)
     store = WindowStore.create(out, cfg)
     # written first (a resumed run checks the listing against it) and again when done
@@ -272,6 +298,8 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
                 store.mark_skipped(rec.name, "no_windows", "no labelled window", rec.meta.get(
                     "file"))
                 continue
+            if stats is not None:
+                w["x"] = apply_stats(w["x"], stats, recipe)
             montage = _montage(recipe, w["channels"])
             stage = store.stage_dir(rec.name)
             write_windows(stage, w["x"], w["y"], w["start"], _entry(rec, w, recipe, montage),

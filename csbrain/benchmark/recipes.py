@@ -28,7 +28,8 @@ __all__ = ["RECIPE_NAMES", "VARIANTS", "BenchmarkError", "load_recipes", "get_re
 VARIANTS: tuple[str, ...] = ("released", "fixed")
 #: Recipe keys a variant may override.
 _VARIANT_KEYS = frozenset({"max_train_files", "train_fraction", "scale_uV", "channel_slice",
-                           "drop_channels", "note"})
+                           "drop_channels", "note", "reference", "filter", "segment_filter",
+                           "normalize", "resample_npad"})
 
 
 class BenchmarkError(ValueError):

@@ -36,7 +36,9 @@ def test_sixteen_recipes_complete():
 
 @pytest.mark.parametrize("name,key,value", [
     ("faced", "channel_slice", [0, 30]), ("shu_mi", "train_fraction", 0.3),
-    ("tuab", "max_train_files", 50000), ("isruc", "scale_uV", 1.0)])
+    ("tuab", "max_train_files", 50000), ("isruc", "scale_uV", 1.0),
+    ("bciciv2a", "reference", "average"), ("mental_arithmetic", "resample_npad", "auto"),
+    ("tusl", "normalize", {"kind": "dataset_zscore", "eps": 1e-8})])
 def test_defective_protocols_have_released_and_fixed(name, key, value):
     assert get_recipe(name, "released")[key] == value
     assert get_recipe(name, "fixed").get(key) != value
