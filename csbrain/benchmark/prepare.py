@@ -24,6 +24,7 @@ Regression targets (float) are kept in an extra ``target`` array of each group (
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import re
@@ -64,6 +65,13 @@ def converter(name: str):
             raise
         raise BenchmarkError(f"no converter for {name!r} yet (csbrain/benchmark/converters/"
                              f"{name}.py)") from None
+
+
+def _recordings(conv, raw, recipe: dict[str, Any]):
+    """``conv.recordings(raw)``, given the recipe where the converter takes a ``recipe``."""
+    if "recipe" in inspect.signature(conv.recordings).parameters:
+        return conv.recordings(raw, recipe=recipe)
+    return conv.recordings(raw)
 
 
 def prep_config(recipe: dict[str, Any]):
@@ -277,7 +285,7 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
     stats = None
     if recipe.get("normalize"):  # released statistics: every recording of the copy, all splits
         stats = dataset_stats((preprocess_recording(r, recipe)["x"]
-                               for r in conv.recordings(raw)), recipe)
+                               for r in _recordings(conv, raw, recipe)), recipe)
         record["normalize_stats"] = stats
         logger.info("%s: normalisation statistics over %d windows", name, stats["n_windows"])
     cfg = prep_config(recipe)
@@ -288,7 +296,7 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
     try:
         store.clean_staging()
         done = set(store.recordings())
-        for rec in conv.recordings(raw):
+        for rec in _recordings(conv, raw, recipe):
             if subjects and rec.subject not in subjects:
                 continue
             if rec.name in done:

@@ -29,7 +29,7 @@ VARIANTS: tuple[str, ...] = ("released", "fixed")
 #: Recipe keys a variant may override.
 _VARIANT_KEYS = frozenset({"max_train_files", "train_fraction", "scale_uV", "channel_slice",
                            "drop_channels", "note", "reference", "filter", "segment_filter",
-                           "normalize", "resample_npad"})
+                           "normalize", "resample_npad", "seizure_windows"})
 
 
 class BenchmarkError(ValueError):
