@@ -4,9 +4,10 @@ What it measures
 ----------------
 A synthetic two-class task whose class signal lives in one region only (class 1: a 10 Hz wave on
 O1 and O2; class 0: noise; 8 channels, 2 one-second patches; the task of
-``tests/explain/test_explain.py``). For each seed a tiny CSBrain (``preset="tiny"``, mean head)
-is trained for 40 AdamW steps and kept if its held-out accuracy is at least 0.9; then Grad-CAM
-(:func:`csbrain.explain.attribution.grad_cam`) is computed on every token map of
+``tests/explain/test_explain.py``, :mod:`csbrain.explain.sanity`). For each seed a tiny CSBrain
+(``preset="tiny"``, mean head) is trained for 40 AdamW steps and kept if its held-out accuracy
+is at least 0.9; then Grad-CAM (:func:`csbrain.explain.attribution.grad_cam`) is computed on
+every token map of
 :data:`~csbrain.explain.attribution.GRADCAM_LAYERS` for the held-out class-1 windows, averaged
 per region as ``csbrain explain`` does, and the region ranked first is recorded. The README's
 "Explain a model" section quotes the counts.
@@ -25,49 +26,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from csbrain.config import CSBrainConfig
 from csbrain.explain import explain_windows, summarise
 from csbrain.explain.attribution import GRADCAM_LAYERS
-from csbrain.models import CSBrainForClassification
-
-CHANNELS = ["Fp1", "F4", "C3", "T7", "T8", "P4", "O1", "O2"]
-SIGNAL = ("O1", "O2")
-SIGNAL_REGION = "occipital"
-
-
-def task(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` (n, 8, 2, 200) and ``y`` (n,): class 1 adds a 10 Hz wave on O1 and O2."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    t = np.arange(2 * 200) / 200.0
-    x = rng.normal(scale=0.3, size=(n, len(CHANNELS), 400))
-    for c in SIGNAL:
-        x[:, CHANNELS.index(c)] += y[:, None] * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6))
-    return x.reshape(n, len(CHANNELS), 2, 200).astype(np.float32), y
-
-
-def trained(seed: int) -> tuple[torch.nn.Module, float]:
-    """A tiny classifier trained on the task; returns it and its held-out accuracy."""
-    torch.manual_seed(seed)
-    model = CSBrainForClassification(CHANNELS, CSBrainConfig.from_preset("tiny"), n_outputs=2,
-                                     head="mean")
-    x, y = (torch.from_numpy(a) for a in task(64, 0))
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    model.train()
-    for _ in range(40):
-        i = torch.randint(0, len(x), (16,))
-        loss = torch.nn.functional.cross_entropy(model(x[i]), y[i])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    xv, yv = task(24, 1)
-    with torch.no_grad():
-        acc = float((model(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean())
-    return model, acc
+from csbrain.explain.sanity import SIGNAL_REGION, one_region_task, train_on_task
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -76,10 +39,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    xv, yv = task(24, 1)
+    xv, yv = one_region_task(24, 1)
     rows = []
     for seed in range(args.seeds):
-        model, acc = trained(seed)
+        model, acc = train_on_task(seed)
         row = {"seed": seed, "accuracy": acc, "first": {}}
         if acc >= 0.9:
             for layer in GRADCAM_LAYERS:

@@ -10,52 +10,24 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from csbrain.config import CSBrainConfig
 from csbrain.explain import explain_windows, read_attention, summarise
 from csbrain.explain.attribution import baseline_of, integrated_gradients
-from csbrain.models import CSBrainForClassification
+from csbrain.explain.sanity import (
+    CHANNELS,
+    SIGNAL,
+    one_region_task,
+    tiny_classifier,
+    train_on_task,
+)
 from csbrain.montage import REGION_NAMES
-
-CHANNELS = ["Fp1", "F4", "C3", "T7", "T8", "P4", "O1", "O2"]
-SIGNAL = ("O1", "O2")
-
-
-def task(n: int, seed: int):
-    """Class 1: a 10 Hz wave on the occipital channels; class 0: noise only."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    t = np.arange(2 * 200) / 200.0
-    x = rng.normal(scale=0.3, size=(n, len(CHANNELS), 400))
-    for c in SIGNAL:
-        x[:, CHANNELS.index(c)] += y[:, None] * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6))
-    return x.reshape(n, len(CHANNELS), 2, 200).astype(np.float32), y
-
-
-def tiny(seed: int):
-    torch.manual_seed(seed)
-    cfg = CSBrainConfig.from_preset("tiny")
-    return CSBrainForClassification(CHANNELS, cfg, n_outputs=2, head="mean")
 
 
 @pytest.fixture(scope="module")
 def trained():
     torch.set_num_threads(1)
-    model = tiny(0)
-    x, y = task(64, 0)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    model.train()
-    for step in range(40):
-        i = torch.randint(0, len(x), (16,))
-        loss = torch.nn.functional.cross_entropy(model(xt[i]), yt[i])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    xv, yv = task(24, 1)
-    with torch.no_grad():
-        acc = (model(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean()
+    model, acc = train_on_task(0)
     assert acc >= 0.9, f"the tiny model did not learn the synthetic task (accuracy {acc})"
+    xv, yv = one_region_task(24, 1)
     return model, xv, yv
 
 
@@ -98,7 +70,7 @@ def test_gradcam_on_the_output_map_ranks_the_signal_region_first(trained):
 
 def test_randomised_weights_give_different_attributions(trained):
     model, x, y = trained
-    random = tiny(123).eval()
+    random = tiny_classifier(123).eval()
     for m in ("ig", "gradcam"):
         a = explain_windows(model, x, y, methods=(m,), ig_steps=16)[m]
         b = explain_windows(random, x, y, methods=(m,), ig_steps=16)[m]
