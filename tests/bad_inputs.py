@@ -153,6 +153,12 @@ CASES: tuple[Case, ...] = (
     Case("finetune", "--data {store} --out {tmp}/r --init {trunc_model} " + TINY, 2,
          "model.safetensors", "the weights file is truncated: copy it again",
          leaves=("{tmp}/r",)),
+    Case("finetune", "--data {store} --out {tmp}/r --set sequence_length=500 " + TINY, 2,
+         "sequence_length=500: no recording of", "a sequence_length the recordings hold",
+         leaves=("{tmp}/r",)),
+    Case("finetune", "--data {store} --out {tmp}/r --set sequence_length=2 --set head=mean_bn "
+         + TINY, 2, "head='mean_bn' is not allowed with sequence_length=2",
+         "head=flatten or head=mean", leaves=("{tmp}/r",)),
     # ------------------------------------------------------------------ evaluate
     Case("evaluate", "--model {tmp}/nomodel --data {store}", 2, "is not a csbrain model folder",
          "give a run or model folder"),

@@ -2,7 +2,8 @@
 
 Each seed is an ordinary :func:`csbrain.train.finetune` run (the project's training engine) in
 ``OUT/<recipe>-<variant>/seed<k>/``, configured from the recipe: learning rate, weight decay,
-head dropout, epochs, batch size, head and the checkpoint metric of the released script; the
+head dropout, epochs, batch size, head, the checkpoint metric of the released script and, for a
+recipe with ``sequence_length`` (ISRUC), the released sequence model; the
 split is the store's (recorded per recording by ``prepare``), with the recipe's validation rule
 where the store has none (Siena). Variant rules that act on training data (SHU-MI's random 30 %,
 TUAB's first 50,000 files) drop training windows with the split seed, so every seed sees the same
@@ -46,6 +47,7 @@ def finetune_config(recipe: dict[str, Any], seed: int, init: str | None,
         base, seed=seed, epochs=h["epochs"], batch_size=h["batch_size"], lr=h["lr"],
         weight_decay=h["weight_decay"], head=h["head"], head_dropout=h["dropout"],
         select_metric=recipe["select_metric"], task=recipe["task"], init=init,
+        sequence_length=int(recipe.get("sequence_length", 0)),
         split=dataclasses.replace(base.split, use_store_splits=True, test_fraction=0.0,
                                   val_fraction=float(split.get("val_fraction", 0.0))
                                   if split["kind"] == "file" else 0.0,

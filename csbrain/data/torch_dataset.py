@@ -184,6 +184,14 @@ class WindowDataset(Dataset):
             return np.zeros(0, dtype=np.int64)
         return np.concatenate([self._arrays(r)[1] for r in range(len(self.entries))])
 
+    @property
+    def starts(self) -> np.ndarray:
+        """Start of every window (sample at 200 Hz, or trial index), shape (n,), int64."""
+        if not self.entries:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self._arrays(r)[2] for r in range(len(self.entries))]
+                              ).astype(np.int64)
+
     def channels_of(self, r: int) -> list[str]:
         """Canonical channel names of recording ``r`` (position in :attr:`entries`)."""
         return list(self.entries[r]["channels"])

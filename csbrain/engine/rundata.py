@@ -36,18 +36,18 @@ def labelled_indices(labels: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    labels : ndarray, shape (n,)
+    labels : ndarray, shape (n,) or (n, L)
         Integer class ids (:data:`csbrain.data.store.UNLABELLED`, -1, marks a window without
-        label) or float targets (NaN marks one).
+        label) or float targets (NaN marks one); for sequences of ``L`` windows, a sequence
+        is labelled when one of its windows is.
 
     Returns
     -------
     ndarray of int64, shape (k,)
     """
     labels = np.asarray(labels)
-    if labels.dtype.kind in "iu":
-        return np.flatnonzero(labels != UNLABELLED)
-    return np.flatnonzero(np.isfinite(labels))
+    known = labels != UNLABELLED if labels.dtype.kind in "iu" else np.isfinite(labels)
+    return np.flatnonzero(known.reshape(len(labels), -1).any(axis=1))
 
 
 @dataclass

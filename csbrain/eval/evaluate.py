@@ -22,11 +22,13 @@ from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import compute_metrics, scores_from_outputs
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
 from csbrain.engine.rundir import RUN_CONFIG, read_run_config
+from csbrain.engine.sequences import as_sequences
 from csbrain.engine.splits import SplitConfig, normalise_store_split, split_indices
 from csbrain.eval.config import InferenceConfig
 from csbrain.models import (
     CSBrainForClassification,
     CSBrainForRegression,
+    CSBrainForSequenceClassification,
     load_model,
     read_model_config,
 )
@@ -45,7 +47,7 @@ def model_task(model: Any, meta_extra: dict[str, Any]) -> str:
         return meta_extra["task"]
     if isinstance(model, CSBrainForRegression):
         return "regression"
-    if isinstance(model, CSBrainForClassification):
+    if isinstance(model, (CSBrainForClassification, CSBrainForSequenceClassification)):
         return "binary" if model.n_outputs == 1 else "multiclass"
     raise ValueError(f"{type(model).__name__} has no classification or regression head; "
                      f"evaluate / predict need a fine-tuned model (csbrain finetune)")
@@ -127,7 +129,8 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     -------
     dict
         ``task``, ``split``, ``model``, ``data`` and the task's metrics with the confusion
-        matrix (classification).
+        matrix (classification). A sequence model is scored on every labelled window of the
+        store's sequences of its ``sequence_length`` (:mod:`csbrain.engine.sequences`).
     """
     cfg = config or InferenceConfig()
     model_dir = Path(model_dir)
@@ -138,6 +141,8 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     model = load_model(model_dir)
     extra = meta.get("extra") or {}
     task = model_task(model, extra)
+    if isinstance(model, CSBrainForSequenceClassification):
+        rd = as_sequences(rd, int(extra.get("sequence_length") or 1))
     labelled = labelled_indices(rd.labels)
     if len(labelled) == 0:
         raise ValueError(f"data {rd.source!r} has no labelled window; evaluation needs labels "
@@ -149,6 +154,9 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     device = resolve_device(cfg.device)
     outputs, y = predict_outputs(model.to(device), Subset(rd.dataset, idx.tolist()),
                                  batch_size=cfg.batch_size, device=device, progress=cfg.progress)
+    if outputs.ndim == 3:                   # sequences: every labelled window of them
+        keep = (y >= 0 if y.dtype.kind in "iu" else np.isfinite(y)).ravel()
+        outputs, y = outputs.reshape(-1, outputs.shape[-1])[keep], y.ravel()[keep]
     metrics = compute_metrics(task, y, scores_from_outputs(task, outputs))
     return {"task": task, "split": cfg.split, "model": str(model_dir), "data": rd.source,
             "label_names": extra.get("label_names", []), **metrics}

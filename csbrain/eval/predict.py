@@ -39,6 +39,7 @@ from csbrain.data.streaming import NotStreamable
 from csbrain.data.windows import rejection_text
 from csbrain.engine.distributed import resolve_device
 from csbrain.engine.metrics import scores_from_outputs
+from csbrain.engine.sequences import sequence_forward
 from csbrain.eval.config import InferenceConfig
 from csbrain.eval.evaluate import check_compatible, model_task
 from csbrain.eval.streaming import TempOutput, bf16_support, forward_chunks, prefetch_chunks
@@ -203,7 +204,10 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     ----------
     recordings : sequence of path-like
     model_dir : path-like
-        Run or model folder of a classifier / regressor.
+        Run or model folder of a classifier / regressor, or of a sequence model (its windows
+        are read in sequences of its ``sequence_length`` consecutive windows, within each
+        streamed chunk, the last sequence of a chunk shorter:
+        :func:`csbrain.engine.sequences.sequence_forward`).
     out : path-like
         CSV file (written atomically; its folder is checked writable first).
     config : InferenceConfig | None
@@ -233,6 +237,11 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     model = load_model(model_dir).to(device).eval()
     extra = meta.get("extra") or {}
     task = model_task(model, extra)
+    fn = model
+    if extra.get("sequence_length"):         # a sequence model: batches of whole sequences
+        length = int(extra["sequence_length"])
+        fn = sequence_forward(model, length)
+        cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size * length)
     n_classes = 2 if task == "binary" else model.n_outputs
     names = list(extra.get("label_names") or []) or [str(k) for k in range(n_classes)]
     fields = ["recording", "window", "start_s", "label"]
@@ -251,7 +260,7 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
                                  data_name=str(path))
 
             n_rec, rejected = 0, Counter()
-            for start_s, y, outputs, rej in _outputs(path, rec, prep, cfg, model, device,
+            for start_s, y, outputs, rej in _outputs(path, rec, prep, cfg, fn, device,
                                                      chunk_s=chunk_s, bf16=bf16, stream=stream,
                                                      check=check):
                 rejected.update(rej)

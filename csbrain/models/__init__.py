@@ -8,8 +8,10 @@ from csbrain.models.heads import (
                                   CSBrainForRegression,
 )
 from csbrain.models.hub import ARCHITECTURES, load_model, read_model_config, register
+from csbrain.models.sequence import CSBrainForSequenceClassification
 
 register(CSBrain)
 
 __all__ = ["CSBrain", "CSBrainForPretraining", "CSBrainForClassification", "CSBrainForRegression",
-           "HEADS", "ARCHITECTURES", "load_model", "read_model_config"]
+           "CSBrainForSequenceClassification", "HEADS", "ARCHITECTURES", "load_model",
+           "read_model_config"]

@@ -166,6 +166,9 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
         from csbrain.models.hub import load_model
 
         model = load_model(model, **load_kwargs)
+    if getattr(model, "task", None) == "sequence_classification":
+        raise ValueError(f"{type(model).__name__} reads sequences of windows; export takes "
+                         f"models of single windows (classifiers, regressors, backbones)")
     n_times = _window_length(model, n_times)
     wrapped = _prepared(model)
     n_chans = getattr(model, "backbone", model).n_chans

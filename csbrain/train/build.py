@@ -16,6 +16,7 @@ from csbrain.models import (
     CSBrainForClassification,
     CSBrainForPretraining,
     CSBrainForRegression,
+    CSBrainForSequenceClassification,
     load_model,
 )
 from csbrain.models.hub import load_strict
@@ -71,7 +72,8 @@ def build_pretraining_model(rd: RunData, cfg: PretrainConfig) -> CSBrainForPretr
 
 def build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int
                      ) -> torch.nn.Module:
-    """The task model of a fine-tuning run, its backbone loaded from ``cfg.init`` if set.
+    """The task model of a fine-tuning run, its backbone loaded from ``cfg.init`` if set: a
+    classifier / regressor, or a sequence model when ``cfg.sequence_length`` is set.
 
     With ``init`` the architecture is the checkpoint's: ``model.*`` keys other than
     :data:`INIT_OVERRIDABLE` that differ from it raise ``ValueError``. ``method="probe"``
@@ -93,10 +95,15 @@ def build_classifier(rd: RunData, cfg: FinetuneConfig, task: str, n_outputs: int
                              f"{', '.join('model.' + k for k in INIT_OVERRIDABLE)} may be set")
         model_cfg = init_cfg.replace(**set_fields)
         logger.info("initial backbone from %s (%s)", cfg.init, model_cfg)
-    cls = CSBrainForRegression if task == "regression" else CSBrainForClassification
-    model = cls(rd.montage, model_cfg, n_outputs=n_outputs,
-                n_times=rd.n_patches * model_cfg.patch_size,
-                head=cfg.head, head_dropout=cfg.head_dropout)
+    n_times = rd.n_patches * model_cfg.patch_size
+    if cfg.sequence_length:
+        model = CSBrainForSequenceClassification(
+            rd.montage, model_cfg, n_outputs=n_outputs, n_times=n_times,
+            epoch_features=cfg.head, head_dropout=cfg.head_dropout)
+    else:
+        cls = CSBrainForRegression if task == "regression" else CSBrainForClassification
+        model = cls(rd.montage, model_cfg, n_outputs=n_outputs, n_times=n_times,
+                    head=cfg.head, head_dropout=cfg.head_dropout)
     if state is not None:
         load_strict(model.backbone, state, what=f"--init {cfg.init}")
     if cfg.method == "probe":  # freeze_backbone=True is its alias

@@ -342,6 +342,12 @@ class FinetuneConfig(TrainConfig):
     split : SplitConfig
     eval_batch_size : int | None
         Batch size of evaluation (None: ``batch_size``).
+    sequence_length : int
+        0: one prediction per window. ``L > 0``: the released ISRUC protocol, a
+        :class:`~csbrain.models.CSBrainForSequenceClassification` labelling every window of
+        sequences of ``L`` consecutive windows (:mod:`csbrain.engine.sequences`; ``head`` is
+        then how a window's tokens enter the sequence encoder: ``flatten`` or ``mean``;
+        ``batch_size`` counts sequences).
     """
 
     task: Literal["multiclass", "binary", "regression"] | None = None
@@ -361,12 +367,29 @@ class FinetuneConfig(TrainConfig):
     init: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     eval_batch_size: int | None = None
+    sequence_length: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         from csbrain.models.heads import HEADS
+        from csbrain.models.sequence import EPOCH_FEATURES
 
-        check_option("head", self.head, list(HEADS))
+        check_int("sequence_length", self.sequence_length, min_value=0)
+        if self.sequence_length:
+            if self.head not in EPOCH_FEATURES:
+                raise ValueError(f"head={self.head!r} is not allowed with sequence_length="
+                                 f"{self.sequence_length}; expected one of "
+                                 f"{list(EPOCH_FEATURES)} (how a window enters the sequence "
+                                 f"model)")
+            for name, bad in (("method", self.method == "linear"),
+                              ("shuffle", self.shuffle != "window"),
+                              ("loader_threads", bool(self.loader_threads))):
+                if bad:
+                    raise ValueError(f"{name}={getattr(self, name)!r} is not available with "
+                                     f"sequence_length={self.sequence_length} (sequences are "
+                                     f"read one by one); use the default")
+        else:
+            check_option("head", self.head, list(HEADS))
         check_float("head_dropout", self.head_dropout, min_value=0.0, max_value=1.0)
         check_float("label_smoothing", self.label_smoothing, min_value=0.0, max_value=1.0,
                     inclusive=True)

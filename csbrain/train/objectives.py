@@ -14,7 +14,12 @@ from csbrain.engine.corpus import grouped_batches
 from csbrain.engine.distributed import DistInfo, all_reduce_sum, unwrap
 from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import LOSS, compute_metrics, metric_mode, scores_from_outputs
-from csbrain.train.losses import reconstruction_loss, supervised_loss, vicreg_loss
+from csbrain.train.losses import (
+    flatten_sequences,
+    reconstruction_loss,
+    supervised_loss,
+    vicreg_loss,
+)
 from csbrain.train.masking import make_mask, sorted_target
 from csbrain.train.seeds import stream_seed
 
@@ -187,7 +192,12 @@ class Supervised:
         return supervised_loss(model(x), y, self.task, label_smoothing=self.label_smoothing)
 
     def metrics(self, outputs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Spec §5 metrics plus the loss, from outputs ``(n, n_outputs)`` and labels ``(n,)``."""
+        """Spec §5 metrics plus the loss, from outputs ``(n, n_outputs)`` and labels ``(n,)``
+        (sequences ``(n, L, n_outputs)`` and ``(n, L)``: over all their labelled windows, as the
+        released ISRUC evaluation pools the epochs of every sequence)."""
+        if outputs.ndim == 3:
+            o, t = flatten_sequences(torch.from_numpy(outputs), torch.from_numpy(y))
+            outputs, y = o.numpy(), t.numpy()
         out = compute_metrics(self.task, y, scores_from_outputs(self.task, outputs))
         out[LOSS] = float(supervised_loss(torch.from_numpy(outputs), torch.from_numpy(y),
                                             self.task, label_smoothing=self.label_smoothing))

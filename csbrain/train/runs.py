@@ -25,6 +25,7 @@ from csbrain.engine.distributed import DistInfo, barrier, setup
 from csbrain.engine.inference import embed_dataset, predict_outputs
 from csbrain.engine.metrics import LOSS, SELECT_DEFAULT, VAL_PREFIX, save_metrics
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
+from csbrain.engine.sequences import as_sequences
 from csbrain.engine.splits import holdout_indices, leak_warning, split_indices
 from csbrain.models import load_model
 from csbrain.train.adapt import ProbeThenFinetune, apply_lora, save_lora
@@ -176,8 +177,10 @@ def _task_labels(rd: RunData, cfg: FinetuneConfig) -> tuple[np.ndarray, str, int
         raise ValueError(f"data {rd.source!r} has no labels (every window is -1, unlabelled); "
                          f"prepare it with labels.mode=events, recording or trials to fine-tune")
     if len(labelled) < len(labels):
-        logger.warning("%d unlabelled windows are left out", len(labels) - len(labelled))
-    y = labels[labelled]
+        logger.warning("%d unlabelled %s are left out", len(labels) - len(labelled),
+                       "sequences" if labels.ndim > 1 else "windows")
+    y = labels[labelled].ravel()
+    y = y[labelled_indices(y)]                 # the labelled windows of labelled sequences
     task = cfg.task or infer_task(y)
     if task == "regression":
         return labelled, task, 1
@@ -201,7 +204,8 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     cfg : FinetuneConfig
         ``cfg.init`` names the initial backbone (None: from scratch).
     data : path-like | RunData
-        A labelled window store or in-memory windows.
+        A labelled window store or in-memory windows (cut into sequences of
+        ``cfg.sequence_length`` consecutive windows when that is set).
     out : path-like
     resume : bool
     hooks : tuple of callables
@@ -214,6 +218,8 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
     """
     info, run_dir = _start(out, cfg, resume)
     rd = open_run_data(data)
+    if cfg.sequence_length:
+        rd = as_sequences(rd, cfg.sequence_length)
     labelled, task, n_outputs = _task_labels(rd, cfg)
     select = cfg.select(task)            # a metric the task lacks stops here, before training
     if select == "auto":
@@ -245,7 +251,9 @@ def finetune(cfg: FinetuneConfig, data: str | Path | RunData, out: str | Path, *
                  Supervised(task, freeze_backbone=cfg.method == "probe", **common))
     sets = {k: Subset(rd.dataset, v.tolist()) for k, v in parts.items()}
     extra = model_extra("finetune", rd, task=task,
-                        **({} if cfg.method == "full" else {"method": cfg.method}))
+                        **({} if cfg.method == "full" else {"method": cfg.method}),
+                        **({"sequence_length": cfg.sequence_length} if cfg.sequence_length
+                           else {}))
     metrics: dict[str, Any] = {"kind": "finetune", "task": task, "select_metric": select}
     if cfg.method == "linear":
         state = LoopState(finished=True)

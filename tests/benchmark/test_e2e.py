@@ -50,6 +50,13 @@ def test_recipe_end_to_end(name, tmp_path, capsys):
     metrics = json.loads((runs / f"{name}-{variant}" / "seed0" / "metrics.json").read_text())
     recipe = get_recipe(name, variant)
     assert set(recipe["metrics"]) <= set(metrics["test"])
+    model = json.loads((runs / f"{name}-{variant}" / "seed0" / "config.json").read_text())
+    if recipe.get("sequence_length"):             # ISRUC: the released sequence model
+        assert model["architecture"] == "CSBrainForSequenceClassification"
+        assert model["extra"]["sequence_length"] == recipe["sequence_length"]
+        assert metrics["test"]["n"] == recipe["sequence_length"] * metrics["n"]["test"]
+    else:
+        assert model["architecture"] in ("CSBrainForClassification", "CSBrainForRegression")
     assert main(["benchmark", "report", str(runs), "--out", str(tmp_path / "rep")]) == 0
     rows = json.loads((tmp_path / "rep.json").read_text())["rows"]
     assert [(r["recipe"], r["variant"]) for r in rows] == [(name, variant)]

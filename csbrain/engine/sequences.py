@@ -1,0 +1,168 @@
+"""Sequences of consecutive windows, for models that label every window of a sequence
+(:class:`~csbrain.models.CSBrainForSequenceClassification`, the released ISRUC protocol).
+
+:func:`sequence_index` cuts each recording's windows into runs without gaps (consecutive
+starts one window step apart) and each run into non-overlapping sequences of ``length``
+windows; the windows after the last full sequence of a run are dropped, as the released ISRUC
+preprocessing drops the epochs that do not fill a 20-epoch sequence. :func:`as_sequences` turns a
+:class:`~csbrain.engine.rundata.RunData` of windows into one of sequences: items
+``(x (L, C, P, 200), labels (L,))``, labels ``(n, L)``, groups of the first window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from csbrain._checks import check_int
+from csbrain.engine.rundata import RunData
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["sequence_index", "SequenceDataset", "as_sequences", "sequence_forward"]
+
+
+def _step(starts: np.ndarray) -> int | None:
+    """The usual step between consecutive starts of one recording (smallest of the most
+    frequent positive differences); None for a single window."""
+    d = np.diff(starts)
+    d = d[d > 0]
+    if not len(d):
+        return None
+    values, counts = np.unique(d, return_counts=True)
+    return int(values[counts == counts.max()].min())
+
+
+def sequence_index(recording: np.ndarray, starts: np.ndarray | None, length: int
+                   ) -> tuple[np.ndarray, int]:
+    """Window indices of every sequence.
+
+    Parameters
+    ----------
+    recording : ndarray, shape (n,)
+        Recording of every window (windows of a recording are stored in time order).
+    starts : ndarray of int, shape (n,) | None
+        Window starts; None: the windows of a recording are consecutive.
+    length : int
+        Windows per sequence.
+
+    Returns
+    -------
+    index : ndarray of int64, shape (n_sequences, length)
+    dropped : int
+        Windows in no sequence (the tail of each gap-free run).
+    """
+    check_int("length", length, min_value=1)
+    recording = np.asarray(recording)
+    n = len(recording)
+    new_rec = np.r_[True, recording[1:] != recording[:-1]] if n else np.zeros(0, bool)
+    breaks = new_rec.copy()
+    if starts is not None and n:
+        starts = np.asarray(starts, dtype=np.int64)
+        for a, b in _bounds(new_rec):
+            step = _step(starts[a:b])
+            if step is not None:
+                breaks[a + 1:b] |= np.diff(starts[a:b]) != step
+    out = []
+    for a, b in _bounds(breaks):
+        k = (b - a) // length
+        out.extend(np.arange(a, a + k * length).reshape(k, length))
+    index = np.asarray(out, dtype=np.int64).reshape(-1, length)
+    return index, n - index.size
+
+
+def _bounds(starts_of_runs: np.ndarray) -> list[tuple[int, int]]:
+    first = np.flatnonzero(starts_of_runs)
+    return list(zip(first.tolist(), np.r_[first[1:], len(starts_of_runs)].tolist()))
+
+
+class SequenceDataset(Dataset):
+    """Items ``(x (L, C, P, 200) float32, labels (L,))`` of a window dataset.
+
+    Parameters
+    ----------
+    windows : Dataset
+        Items ``(x (C, P, 200), label, ...)``; its ``__getitems__`` is used when it has one
+        (a store reads each sequence as one slice).
+    index : ndarray of int, shape (n, L)
+        Window indices of each sequence (:func:`sequence_index`).
+    labels : ndarray, shape (n_windows,)
+        Per-window labels (those of the :class:`RunData`, which may differ from the
+        dataset's: a benchmark variant marks dropped windows unlabelled).
+    """
+
+    def __init__(self, windows: Dataset, index: np.ndarray, labels: np.ndarray) -> None:
+        self.windows, self.index = windows, np.asarray(index, dtype=np.int64)
+        y = np.asarray(labels)
+        self.labels = torch.from_numpy(y.astype(np.float32 if y.dtype.kind == "f" else np.int64))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx: Sequence[int] = self.index[int(k)].tolist()
+        get_many = getattr(self.windows, "__getitems__", None)
+        items = get_many(idx) if get_many else [self.windows[i] for i in idx]
+        return torch.stack([item[0] for item in items]), self.labels[idx]
+
+
+def as_sequences(rd: RunData, length: int) -> RunData:
+    """The sequences of ``length`` consecutive windows of ``rd`` (see the module docstring).
+
+    Parameters
+    ----------
+    rd : RunData
+        Windows; a store's window starts (``dataset.starts``) mark gaps, else the windows of a
+        recording are taken as consecutive.
+    length : int
+
+    Returns
+    -------
+    RunData
+        ``labels`` ``(n, length)``; ``groups`` of each sequence's first window;
+        ``fingerprint`` with ``sequence_length``.
+
+    Raises
+    ------
+    ValueError
+        No recording has ``length`` consecutive windows.
+    """
+    starts = getattr(rd.dataset, "starts", None)
+    index, dropped = sequence_index(rd.groups["recording"], starts, length)
+    if not len(index):
+        raise ValueError(f"sequence_length={length}: no recording of {rd.source!r} has "
+                         f"{length} consecutive windows; choose a shorter sequence_length")
+    if dropped:
+        logger.info("%d of %d windows fill no sequence of %d (the tail of a recording or of a "
+                    "run before a gap) and are left out", dropped, len(rd), length)
+    first = index[:, 0]
+    labels = np.asarray(rd.labels)
+    groups = {k: np.asarray(v)[first] for k, v in rd.groups.items()}
+    return dataclasses.replace(
+        rd, dataset=SequenceDataset(rd.dataset, index, labels), labels=labels[index],
+        groups=groups, fingerprint={**rd.fingerprint, "sequence_length": int(length)})
+
+
+def sequence_forward(model: torch.nn.Module, length: int
+                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function of consecutive windows ``(n, C, P, S)`` -> per-window outputs ``(n, K)``
+    for a sequence model: the windows are cut into sequences of ``length`` in their order, the
+    last one shorter when ``length`` does not divide ``n`` (the sequence encoder takes any
+    length). Used to predict recordings window by window."""
+    check_int("length", length, min_value=1)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        k = len(x) // length
+        outs = []
+        if k:                                        # (k*L, C, P, S) -> (k, L, C, P, S)
+            outs.append(model(x[:k * length].unflatten(0, (k, length))).flatten(0, 1))
+        if len(x) > k * length:
+            outs.append(model(x[k * length:].unsqueeze(0))[0])
+        return torch.cat(outs)
+
+    return fn
