@@ -15,7 +15,10 @@ store, with the copy's file listing and both sha256s.
 Released protocols that differ (recipe fields, any dataset): ``segment_filter`` (per-segment
 causal filtering and FFT resampling) and ``normalize`` (dataset z-score; statistics over every
 recording of the copy, stored in ``benchmark.json``), both in :mod:`csbrain.benchmark.protocol`;
-``resample_npad`` (MNE's FFT resampling padded as ``mne.io.Raw.resample`` pads).
+``resample_npad`` (MNE's FFT resampling padded as ``mne.io.Raw.resample`` pads);
+``missing_channels: "zeros"`` (a recording lacking recipe channels gets zero rows, as
+CHB-MIT's released ``process1.py`` fills them; otherwise such a recording is skipped and
+recorded in the store's skipped list, naming the channels).
 
 Regression targets (float) are kept in an extra ``target`` array of each group (the store's
 ``y`` is integer); :mod:`csbrain.benchmark.runner` reads them.
@@ -49,8 +52,8 @@ from csbrain.benchmark.splits import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BENCHMARK_FILE", "converter", "prep_config", "preprocess_recording",
-           "prepare_benchmark", "read_benchmark"]
+__all__ = ["BENCHMARK_FILE", "MissingChannelsError", "converter", "prep_config",
+           "preprocess_recording", "prepare_benchmark", "read_benchmark"]
 
 #: The benchmark's record beside a store (recipe, variant, listing, splits, checksums).
 BENCHMARK_FILE = "benchmark.json"
@@ -87,6 +90,10 @@ def prep_config(recipe: dict[str, Any]):
         windows=WindowConfig(length_s=float(recipe["window_s"])))
 
 
+class MissingChannelsError(BenchmarkError):
+    """A recording lacks channels of the recipe (``prepare`` records it as skipped)."""
+
+
 def _key(name: str) -> str:
     n = name.strip().upper().replace(" ", "")
     n = re.sub(r"^EEG", "", n)
@@ -114,10 +121,15 @@ def _pick(rec, recipe: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
                 out.append(np.asarray(rec.data[have[a]], float) - rec.data[have[b]])
             else:
                 missing.append(w)
-        if missing:
-            raise BenchmarkError(f"recording {rec.name!r}: channels [{more(missing, 10)}] are "
-                                 f"neither stored nor derivable (it has "
-                                 f"[{more(rec.ch_names, 30)}])")
+        if missing and recipe.get("missing_channels") == "zeros":
+            logger.info("recording %s: channels [%s] missing, filled with zeros (as the "
+                        "released script)", rec.name, more(missing, 10))
+            n = np.asarray(rec.data).shape[1]
+            out = [np.zeros(n) if w in missing else out.pop(0) for w in want]
+        elif missing:
+            raise MissingChannelsError(f"recording {rec.name!r}: channels "
+                                       f"[{more(missing, 10)}] are neither stored nor "
+                                       f"derivable (it has [{more(rec.ch_names, 30)}])")
         rows, names = np.asarray(out, dtype=np.float64), list(want)
     if recipe.get("channel_slice"):
         lo, hi = recipe["channel_slice"]
@@ -301,7 +313,12 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
                 continue
             if rec.name in done:
                 continue
-            w = preprocess_recording(rec, recipe)
+            try:
+                w = preprocess_recording(rec, recipe)
+            except MissingChannelsError as err:
+                logger.warning("%s skipped: %s", rec.name, err)
+                store.mark_skipped(rec.name, "missing_channels", str(err), rec.meta.get("file"))
+                continue
             if not len(w["x"]):
                 store.mark_skipped(rec.name, "no_windows", "no labelled window", rec.meta.get(
                     "file"))
@@ -322,6 +339,7 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
             if progress:
                 progress(rec.name)
         _assign_splits(store, recipe, files, record)
+        record["skipped"] = {k: v.get("reason") for k, v in sorted(store.skipped().items())}
         store.write_manifest()
     finally:
         store.unlock()

@@ -9,7 +9,10 @@ Two recipe fields, honoured for any dataset (no per-dataset code):
     segment's onset to its end is band-passed with a causal Butterworth of order ``N`` over the
     recipe's ``filter`` band (``scipy.signal.butter`` + ``lfilter``, zero initial state), the
     lead-in is dropped, and the segment is resampled to 200 Hz with ``scipy.signal.resample``
-    (FFT over the segment) before its windows are cut.
+    (FFT over the segment) before its windows are cut. ``"kind": "none"`` skips the filter.
+    ``"resample": "fft_window"``: every segment is one window, resampled by FFT to exactly
+    ``window_s * 200`` samples whatever its length (scripts that store raw windows and resample
+    each when it is loaded, short ones at a file's end included, which are thereby stretched).
 ``normalize``
     ``{"kind": "dataset_zscore", "eps": E}``: every window, in volts, becomes
     ``(x - mean) / (std + E)`` with per-channel statistics that ``prepare`` computes over every
@@ -29,7 +32,8 @@ from csbrain.benchmark.recipes import BenchmarkError
 
 __all__ = ["segment_windows", "dataset_stats", "apply_stats"]
 
-_FILTER_KINDS = ("butter_causal",)
+_FILTER_KINDS = ("butter_causal", "none")
+_RESAMPLE = ("fft", "fft_window")
 _NORMALIZE_KINDS = ("dataset_zscore",)
 
 
@@ -60,25 +64,40 @@ def segment_windows(rows: np.ndarray, sfreq: float, segments: Iterable[Any],
     from scipy.signal import butter, lfilter, resample
 
     spec, f = recipe["segment_filter"], recipe["filter"]
-    if spec.get("kind") not in _FILTER_KINDS or spec.get("resample") != "fft":
+    if spec.get("kind") not in _FILTER_KINDS or spec.get("resample") not in _RESAMPLE:
         raise BenchmarkError(f"recipe {recipe['name']!r}: segment_filter {spec} is not "
-                             f"understood; kinds {list(_FILTER_KINDS)} with resample 'fft'")
-    if f["l_freq"] is None or f["h_freq"] is None or f["notch"]:
+                             f"understood; kinds {list(_FILTER_KINDS)}, resample "
+                             f"{list(_RESAMPLE)}")
+    butter_kind = spec["kind"] == "butter_causal"
+    if butter_kind and (f["l_freq"] is None or f["h_freq"] is None or f["notch"]):
         raise BenchmarkError(f"recipe {recipe['name']!r}: segment_filter needs a band-pass "
                              f"filter (l_freq and h_freq) and no notch")
-    nyq = 0.5 * sfreq
-    b, a = butter(int(spec["order"]), [f["l_freq"] / nyq, f["h_freq"] / nyq], btype="band")
-    lead = int(round(float(spec["lead_s"]) * sfreq))
+    if not butter_kind and (f["l_freq"] is not None or f["h_freq"] is not None or f["notch"]):
+        raise BenchmarkError(f"recipe {recipe['name']!r}: segment_filter kind 'none' needs "
+                             f"filter l_freq and h_freq null and no notch")
+    if butter_kind:
+        nyq = 0.5 * sfreq
+        b, a = butter(int(spec["order"]), [f["l_freq"] / nyq, f["h_freq"] / nyq], btype="band")
+    lead = int(round(float(spec.get("lead_s", 0.0)) * sfreq))
     n = int(round(recipe["window_s"] * units.SFREQ))
+    one_window = spec["resample"] == "fft_window"
     windows, starts, labels = [], [], []
     for seg in segments:
         s0 = int(round(seg.onset_s * sfreq))
         length = int(round(seg.duration_s * sfreq))
         if s0 - lead < 0 or s0 + length > rows.shape[1] or length <= 0:
             continue
-        x = lfilter(b, a, rows[:, s0 - lead:s0 + length], axis=-1)[:, lead:]
-        x = resample(x, int(round(length * units.SFREQ / sfreq)), axis=-1)
+        x = rows[:, s0 - lead:s0 + length]
+        if butter_kind:
+            x = lfilter(b, a, x, axis=-1)
+        x = x[:, lead:]
         t0 = int(round(seg.onset_s * units.SFREQ))
+        if one_window:                    # (C, length) -> (C, n), whatever the length
+            windows.append(resample(x, n, axis=-1))
+            starts.append(t0)
+            labels.append(seg.label)
+            continue
+        x = resample(x, int(round(length * units.SFREQ / sfreq)), axis=-1)
         for k in range(int(seg.duration_s / recipe["window_s"] + 1e-9)):
             if (k + 1) * n <= x.shape[1]:
                 windows.append(x[:, k * n:(k + 1) * n])

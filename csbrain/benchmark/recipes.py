@@ -29,7 +29,8 @@ VARIANTS: tuple[str, ...] = ("released", "fixed")
 #: Recipe keys a variant may override.
 _VARIANT_KEYS = frozenset({"max_train_files", "train_fraction", "scale_uV", "channel_slice",
                            "drop_channels", "note", "reference", "filter", "segment_filter",
-                           "normalize", "resample_npad", "seizure_windows"})
+                           "normalize", "resample_npad", "seizure_windows",
+                           "released_files", "missing_channels"})
 
 
 class BenchmarkError(ValueError):

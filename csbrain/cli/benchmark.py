@@ -95,8 +95,10 @@ def _prepare(args: argparse.Namespace) -> int:
         finally:
             for bar in bars:
                 bar.close()
+        skipped = rec.get("skipped", {})
         print(f"{name} ({rec['variant']}): {len(rec['splits'])} recordings, windows "
-              f"{rec['n_windows']} -> {out}")
+              f"{rec['n_windows']} -> {out}" + (f"; {len(skipped)} skipped: " + ", ".join(
+                  f"{k} [{v}]" for k, v in list(skipped.items())[:5]) if skipped else ""))
     return 0
 
 

@@ -82,10 +82,11 @@ def released_windows(spans: list[tuple[float, float]], n_samples: int, sfreq: fl
     Returns
     -------
     list of Segment
-        Each ``window_s`` long: the consecutive windows (label 1 when a seizure start or end
-        index lies strictly inside, else 0), then per seizure the extra windows (label 1). Extra
-        windows running past the recording's end (the released code keeps them short) are left
-        out.
+        The consecutive windows, ``window_s`` long (label 1 when a seizure start or end index
+        lies strictly inside, else 0), then per seizure the extra windows (label 1), ``window_s``
+        long or, where one runs past the recording's end, cut short there as the released
+        slice ``signal[:, i:i + 2560]`` is (the released loader then resamples it to a whole
+        window: ``segment_filter`` ``fft_window``).
     """
     w, step = int(round(spec["window_s"] * sfreq)), int(round(spec["stride_s"] * sfreq))
     pad = int(round(spec["extra_pad_s"] * sfreq))
@@ -98,9 +99,17 @@ def released_windows(spans: list[tuple[float, float]], n_samples: int, sfreq: fl
         segs.append(Segment(i / sfreq, w / sfreq, label))
     for s, e in times:
         for i in range(max(0, s - pad), min(e + pad, n_samples), extra):
-            if i + w <= n_samples:
-                segs.append(Segment(i / sfreq, w / sfreq, 1))
+            segs.append(Segment(i / sfreq, min(w, n_samples - i) / sfreq, 1))
     return segs
+
+
+def released_file(name: str, ranges: dict[str, list[list[int]]]) -> bool:
+    """Whether the released ``process1.py`` reads file ``name`` (``chbNN_MM``, no extension):
+    its patient is one of ``ranges`` and ``MM`` lies in one of the patient's ``[first, last]``
+    ranges (the script's reference file and ``start``..``end``; other names, such as
+    ``chb02_16+``, are never built by the script)."""
+    m = re.fullmatch(r"(chb\d\d)_(\d\d)", name)
+    return bool(m) and any(a <= int(m[2]) <= b for a, b in ranges.get(m[1], ()))
 
 
 def recordings(raw: Path, recipe: dict[str, Any] | None = None) -> Iterator[SourceRecording]:
@@ -108,9 +117,12 @@ def recordings(raw: Path, recipe: dict[str, Any] | None = None) -> Iterator[Sour
 
     ``recipe["seizure_windows"]`` (the released variant) switches the segments to
     :func:`released_windows`; without it the seizure spans and the gaps between them.
+    ``recipe["released_files"]`` keeps only the files the released script reads
+    (:func:`released_file`).
     """
     raw = Path(raw)
     spec = (recipe or {}).get("seizure_windows")
+    keep = (recipe or {}).get("released_files")
     for patient in sorted(p for p in raw.iterdir() if re.fullmatch(r"chb\d\d", p.name)):
         summary = patient / f"{patient.name}-summary.txt"
         if not summary.is_file():
@@ -119,6 +131,8 @@ def recordings(raw: Path, recipe: dict[str, Any] | None = None) -> Iterator[Sour
         for edf in sorted(patient.glob("*.edf")):
             if edf.name not in table:
                 raise DatasetLayoutError(f"{edf}: not listed in {summary.name}")
+            if keep is not None and not released_file(edf.stem, keep):
+                continue
             data, sfreq, names = read_edf(edf)
             names = [re.sub(r"-0$", "", n) for n in names]
             if spec:
