@@ -1,8 +1,9 @@
 """``prepare``: a dataset copy -> its converter -> the recipe's preprocessing -> a window store.
 
-Per recording (:func:`preprocess_recording`): channels as the recipe lists them (bipolar pairs
-``A-B`` derived as differences when the file stores referential channels; names compared without
-``EEG ``/``-REF``/``-LE`` decorations and trailing dots), average reference where the recipe says
+Per recording (:func:`preprocess_recording`): channels as the recipe lists them
+(:mod:`csbrain.benchmark.channels`: bipolar pairs ``A-B`` derived as differences when the file
+stores referential channels; names compared without ``EEG ``/``-REF``/``-LE`` decorations and
+trailing dots), average reference where the recipe says
 so, the recipe's band-pass and notch at the source rate and the resampling to 200 Hz
 (:func:`csbrain.data.preprocess.filter_array`, :func:`~csbrain.data.preprocess.resample_array`),
 scaling to model units, then consecutive windows of ``window_s`` cut from every labelled
@@ -13,8 +14,9 @@ interrupted ``prepare`` resumes where it stopped. Splits are assigned at the end
 store, with the copy's file listing and both sha256s.
 
 Released protocols that differ (recipe fields, any dataset): ``segment_filter`` (per-segment
-causal filtering and FFT resampling) and ``normalize`` (dataset z-score; statistics over every
-recording of the copy, stored in ``benchmark.json``), both in :mod:`csbrain.benchmark.protocol`;
+causal filtering and FFT resampling), ``window_resample`` (windows cut at the source rate and
+resampled one by one) and ``normalize`` (dataset z-score; statistics over every recording of
+the copy, stored in ``benchmark.json``), all in :mod:`csbrain.benchmark.protocol`;
 ``resample_npad`` (MNE's FFT resampling padded as ``mne.io.Raw.resample`` pads);
 ``missing_channels: "zeros"`` (a recording lacking recipe channels gets zero rows, as
 CHB-MIT's released ``process1.py`` fills them; otherwise such a recording is skipped and
@@ -41,7 +43,13 @@ import numpy as np
 from csbrain import units
 from csbrain._checks import more
 from csbrain._io import atomic_write_text
-from csbrain.benchmark.protocol import apply_stats, dataset_stats, segment_windows
+from csbrain.benchmark.channels import MissingChannelsError, pick_channels
+from csbrain.benchmark.protocol import (
+    apply_stats,
+    dataset_stats,
+    resampled_windows,
+    segment_windows,
+)
 from csbrain.benchmark.recipes import BenchmarkError, get_recipe, sha256_text
 from csbrain.benchmark.splits import (
     check_listing,
@@ -90,57 +98,6 @@ def prep_config(recipe: dict[str, Any]):
         windows=WindowConfig(length_s=float(recipe["window_s"])))
 
 
-class MissingChannelsError(BenchmarkError):
-    """A recording lacks channels of the recipe (``prepare`` records it as skipped)."""
-
-
-def _key(name: str) -> str:
-    n = name.strip().upper().replace(" ", "")
-    n = re.sub(r"^EEG", "", n)
-    n = re.sub(r"-(REF|LE|AR)$", "", n)
-    return n.rstrip(".")
-
-
-def _pick(rec, recipe: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    """Rows of the recipe's channels (derived bipolar pairs) and their names."""
-    have = {}
-    for i, n in enumerate(rec.ch_names):
-        have.setdefault(_key(n), i)
-    want = recipe["channels"]
-    if want is None:
-        rows, names = np.asarray(rec.data, dtype=np.float64), list(rec.ch_names)
-    else:
-        out, missing = [], []
-        for w in want:
-            k = _key(w)
-            if k in have:
-                out.append(rec.data[have[k]])
-                continue
-            a, _, b = k.partition("-")
-            if b and a in have and b in have:
-                out.append(np.asarray(rec.data[have[a]], float) - rec.data[have[b]])
-            else:
-                missing.append(w)
-        if missing and recipe.get("missing_channels") == "zeros":
-            logger.info("recording %s: channels [%s] missing, filled with zeros (as the "
-                        "released script)", rec.name, more(missing, 10))
-            n = np.asarray(rec.data).shape[1]
-            out = [np.zeros(n) if w in missing else out.pop(0) for w in want]
-        elif missing:
-            raise MissingChannelsError(f"recording {rec.name!r}: channels "
-                                       f"[{more(missing, 10)}] are neither stored nor "
-                                       f"derivable (it has [{more(rec.ch_names, 30)}])")
-        rows, names = np.asarray(out, dtype=np.float64), list(want)
-    if recipe.get("channel_slice"):
-        lo, hi = recipe["channel_slice"]
-        rows, names = rows[lo:hi], names[lo:hi]
-    if recipe.get("drop_channels"):
-        drop = {_key(d) for d in recipe["drop_channels"]}
-        keep = [i for i, n in enumerate(names) if _key(n) not in drop]
-        rows, names = rows[keep], [names[i] for i in keep]
-    return rows, names
-
-
 def preprocess_recording(rec, recipe: dict[str, Any]) -> dict[str, Any]:
     """One :class:`SourceRecording` -> windows of the recipe.
 
@@ -149,21 +106,31 @@ def preprocess_recording(rec, recipe: dict[str, Any]) -> dict[str, Any]:
     dict
         ``x`` (n, C, P, 200) float32 model units, ``y`` (n,) int64 (0 for regression),
         ``target`` (n,) float64 or None, ``start`` (n,) int64 (samples at 200 Hz),
-        ``channels`` (source names kept), ``duration_s``.
+        ``channels`` (source names kept), ``duration_s``, ``stats_x`` (the windows the
+        ``normalize`` statistics are taken over: ``x``, or with ``window_resample`` the same
+        windows at its ``via_sfreq``).
     """
     from csbrain.data.prepconfig import FilterConfig
     from csbrain.data.preprocess import filter_array, resample_array
 
-    rows, names = _pick(rec, recipe)
+    rows, names = pick_channels(rec, recipe)
     if recipe.get("reference") == "average":
         rows = rows - rows.mean(axis=0, keepdims=True)
     scale = 1e6 * float(recipe["scale_uV"])
     n = int(round(recipe["window_s"] * units.SFREQ))
+    f = recipe["filter"]
+    via = None
     if recipe.get("segment_filter"):  # per-segment causal filter and FFT resampling
         chunks, starts, labels = segment_windows(rows * scale, rec.sfreq, rec.segments, recipe)
         duration_s = rows.shape[1] / rec.sfreq
+    elif recipe.get("window_resample"):  # filtered whole, each window resampled on its own
+        if f["l_freq"] is not None or f["h_freq"] is not None or f["notch"]:
+            rows = filter_array(rows, rec.sfreq, FilterConfig(
+                l_freq=f["l_freq"], h_freq=f["h_freq"], notch=tuple(f["notch"])))
+        chunks, starts, labels, via = resampled_windows(rows * scale, rec.sfreq, rec.segments,
+                                                        recipe)
+        duration_s = rows.shape[1] / rec.sfreq
     else:
-        f = recipe["filter"]
         if f["l_freq"] is not None or f["h_freq"] is not None or f["notch"]:
             rows = filter_array(rows, rec.sfreq, FilterConfig(
                 l_freq=f["l_freq"], h_freq=f["h_freq"], notch=tuple(f["notch"])))
@@ -189,7 +156,8 @@ def preprocess_recording(rec, recipe: dict[str, Any]) -> dict[str, Any]:
     x = np.stack(chunks) if chunks else np.zeros((0, len(names), n))
     x = x.reshape(len(starts), len(names), p, units.PATCH_SIZE).astype(np.float32)
     regression = recipe["task"] == "regression"
-    return {"x": x, "start": np.asarray(starts, dtype=np.int64),
+    stats_x = np.stack(via) if via else x            # where normalize takes its statistics
+    return {"x": x, "stats_x": stats_x, "start": np.asarray(starts, dtype=np.int64),
             "y": np.zeros(len(starts), np.int64) if regression else np.asarray(labels, np.int64),
             "target": np.asarray(labels, np.float64) if regression else None,
             "channels": names, "duration_s": duration_s}
@@ -296,7 +264,7 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
     _check_previous(out, record)
     stats = None
     if recipe.get("normalize"):  # released statistics: every recording of the copy, all splits
-        stats = dataset_stats((preprocess_recording(r, recipe)["x"]
+        stats = dataset_stats((preprocess_recording(r, recipe)["stats_x"]
                                for r in _recordings(conv, raw, recipe)), recipe)
         record["normalize_stats"] = stats
         logger.info("%s: normalisation statistics over %d windows", name, stats["n_windows"])

@@ -13,6 +13,13 @@ Two recipe fields, honoured for any dataset (no per-dataset code):
     ``"resample": "fft_window"``: every segment is one window, resampled by FFT to exactly
     ``window_s * 200`` samples whatever its length (scripts that store raw windows and resample
     each when it is loaded, short ones at a file's end included, which are thereby stretched).
+``window_resample``
+    ``{"via_sfreq": R, "npad": "auto"}``: the recording is filtered as a whole (the recipe's
+    ``filter``) at its own rate; each window is then cut at that rate (``int(t * sfreq)``
+    sample positions, as scripts that slice a filtered ``mne.io.Raw`` do), resampled to ``R`` Hz
+    with MNE's FFT resampling (``Raw.resample(R, npad=...)``; nothing when the rate is ``R``)
+    and from there to 200 Hz with ``scipy.signal.resample`` over the window (a loader that
+    resamples each stored slice). ``normalize`` statistics are then taken at ``R`` Hz.
 ``normalize``
     ``{"kind": "dataset_zscore", "eps": E}``: every window, in volts, becomes
     ``(x - mean) / (std + E)`` with per-channel statistics that ``prepare`` computes over every
@@ -30,7 +37,7 @@ import numpy as np
 from csbrain import units
 from csbrain.benchmark.recipes import BenchmarkError
 
-__all__ = ["segment_windows", "dataset_stats", "apply_stats"]
+__all__ = ["segment_windows", "resampled_windows", "dataset_stats", "apply_stats"]
 
 _FILTER_KINDS = ("butter_causal", "none")
 _RESAMPLE = ("fft", "fft_window")
@@ -106,6 +113,55 @@ def segment_windows(rows: np.ndarray, sfreq: float, segments: Iterable[Any],
     return windows, starts, labels
 
 
+def resampled_windows(rows: np.ndarray, sfreq: float, segments: Iterable[Any],
+                      recipe: dict[str, Any]
+                      ) -> tuple[list[np.ndarray], list[int], list[Any], list[np.ndarray]]:
+    """Windows of every segment cut at ``sfreq`` and resampled window by window
+    (``window_resample``, see the module docstring).
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n_channels, n_samples)
+        The filtered signals at ``sfreq``, any linear unit.
+    sfreq : float
+    segments : iterable of Segment
+    recipe : dict
+        A recipe with ``window_resample`` and ``window_s``.
+
+    Returns
+    -------
+    windows : list of ndarray, shape (n_channels, window_s * 200)
+    starts : list of int
+        Window starts in samples at 200 Hz (rounded from the source position).
+    labels : list
+    via : list of ndarray, shape (n_channels, window_s * via_sfreq)
+        The same windows at ``via_sfreq`` (where ``normalize`` takes its statistics).
+    """
+    import mne
+    from scipy.signal import resample
+
+    spec = recipe["window_resample"]
+    via_sfreq = float(spec["via_sfreq"])
+    width = int(recipe["window_s"] * sfreq)
+    n = int(round(recipe["window_s"] * units.SFREQ))
+    windows, starts, labels, via = [], [], [], []
+    for seg in segments:                 # positions as int(t * sfreq), t from the label file
+        first = int(np.floor(seg.onset_s * sfreq + 1e-6))
+        stop = int(np.floor((seg.onset_s + seg.duration_s) * sfreq + 1e-6))
+        for s0 in range(first, stop, width):
+            if s0 + width > stop or s0 + width > rows.shape[1]:
+                break
+            x = rows[:, s0:s0 + width]
+            if via_sfreq != sfreq:
+                x = mne.filter.resample(x, up=via_sfreq, down=sfreq, npad=spec["npad"],
+                                        method="fft", verbose="error")
+            via.append(x)
+            windows.append(resample(x, n, axis=-1))
+            starts.append(int(round(s0 * units.SFREQ / sfreq)))
+            labels.append(seg.label)
+    return windows, starts, labels, via
+
+
 def _to_volts(x: np.ndarray, recipe: dict[str, Any]) -> np.ndarray:
     return np.asarray(x, dtype=np.float64) / (1e6 * float(recipe["scale_uV"]))
 
@@ -115,8 +171,8 @@ def dataset_stats(windows: Iterable[np.ndarray], recipe: dict[str, Any]) -> dict
 
     Parameters
     ----------
-    windows : iterable of ndarray, shape (n, C, P, 200)
-        The windows of each recording in model units (``recipe["scale_uV"]``).
+    windows : iterable of ndarray, shape (n, C, P, 200) or (n, C, T)
+        The windows of each recording in model units (``recipe["scale_uV"]``), at any rate.
     recipe : dict
         A recipe with ``normalize`` and ``scale_uV``.
 

@@ -30,7 +30,7 @@ VARIANTS: tuple[str, ...] = ("released", "fixed")
 _VARIANT_KEYS = frozenset({"max_train_files", "train_fraction", "scale_uV", "channel_slice",
                            "drop_channels", "note", "reference", "filter", "segment_filter",
                            "normalize", "resample_npad", "seizure_windows",
-                           "released_files", "missing_channels"})
+                           "released_files", "missing_channels", "window_resample"})
 
 
 class BenchmarkError(ValueError):

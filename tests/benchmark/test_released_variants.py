@@ -95,7 +95,44 @@ def _tusl_windows(store):
     return {r: np.asarray(s.arrays(r)[0][:], dtype=np.float64) for r in s.recordings()}
 
 
-def test_tusl_released_zscores_with_statistics_over_every_file(tmp_path):
+def _script_tusl(raw_dir):
+    """CSBrain preprocessing/TUSL/data_process.py (l.40-100), json_generate.py (l.49-115) and
+    datasets/tusl_dataset.py (l.37-40, 61-77) restated with MNE and scipy: the filtered
+    recording sliced into 10 s at the source rate, each slice resampled to 250 Hz
+    (Raw.resample, npad auto), statistics over every slice of the copy at 250 Hz, then each
+    slice resampled to 2000 samples and z-scored. The 19 channels the released model keeps."""
+    import mne
+    from scipy.signal import resample
+
+    from csbrain.benchmark.converters import tusl
+
+    chans = get_recipe("tusl")["channels"]
+    slices = {}
+    for rec in tusl.recordings(raw_dir):
+        path = next(raw_dir.rglob(f"{rec.name}.edf"))
+        raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
+        raw.rename_channels({f"EEG {c}-REF": c for c in chans})
+        raw.pick(chans)
+        raw.filter(l_freq=0.1, h_freq=75.0, verbose="error")
+        raw.notch_filter(freqs=60.0, verbose="error")
+        sf, out = raw.info["sfreq"], []
+        for seg in rec.segments:
+            start, stop = int(seg.onset_s * sf), int((seg.onset_s + seg.duration_s) * sf)
+            for s0 in range(start, stop, int(10 * sf)):
+                if s0 + int(10 * sf) > stop:
+                    break
+                piece = mne.io.RawArray(raw.get_data(start=s0, stop=s0 + int(10 * sf)),
+                                        info=raw.info, verbose="error")
+                out.append(piece.resample(250, npad="auto", verbose="error").get_data())
+        slices[rec.name] = np.asarray(out)
+    every = np.concatenate(list(slices.values()))
+    mean, std = every.mean(axis=-1).mean(axis=0), every.std(axis=-1).mean(axis=0)
+    windows = {r: (resample(x, 2000, axis=-1) - mean[:, None]) / (std[:, None] + 1e-8)
+               for r, x in slices.items()}
+    return windows, mean, std, len(every)
+
+
+def test_tusl_released_is_the_released_pipeline(tmp_path):
     from tests.benchmark.fixtures import tusl as fx
 
     raw = fx.make(tmp_path / "raw")
@@ -104,17 +141,14 @@ def test_tusl_released_zscores_with_statistics_over_every_file(tmp_path):
     assert "normalize_stats" not in fixed and set(released["splits"].values()) >= {"test"}
     xf, xr = _tusl_windows(tmp_path / "f"), _tusl_windows(tmp_path / "r")
     assert sorted(xf) == sorted(xr) == sorted(released["splits"])
-    # json_generate.py l.49-96, 114-115: mean over all slices (every split) of each slice's
-    # per-channel mean and np.std, in volts (fixed windows are 100 uV units)
-    volts = np.concatenate([xf[r] for r in sorted(xf)]).reshape(-1, 19, 2000) * 1e-4
-    mean, std = volts.mean(axis=-1).mean(axis=0), volts.std(axis=-1).mean(axis=0)
+    want, mean, std, n = _script_tusl(raw)
     stats = released["normalize_stats"]
-    assert stats["n_windows"] == len(volts) == sum(released["n_windows"].values())
-    np.testing.assert_allclose(stats["mean"], mean, rtol=1e-5, atol=1e-12)
-    np.testing.assert_allclose(stats["std"], std, rtol=1e-5)
+    assert stats["n_windows"] == n == sum(released["n_windows"].values())
+    np.testing.assert_allclose(stats["mean"], mean, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(stats["std"], std, rtol=1e-6)
     on_disk = json.loads((tmp_path / "r" / "benchmark.json").read_text())
     assert on_disk["normalize_stats"] == stats
-    for r in xf:  # tusl_dataset.py l.37-40: (X - mu) / (sigma + 1e-8)
-        want = (xf[r] * 1e-4 - mean[None, :, None, None]) / (std[None, :, None, None] + 1e-8)
-        np.testing.assert_allclose(xr[r], want, rtol=1e-4, atol=1e-4)
+    for r in xr:
+        got = xr[r].reshape(len(want[r]), 19, 2000)
+        np.testing.assert_allclose(got, want[r], rtol=1e-4, atol=1e-4)
         assert np.abs(xr[r] - xf[r]).max() > 0.1
