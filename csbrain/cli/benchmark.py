@@ -65,7 +65,9 @@ def _list(args: argparse.Namespace) -> int:
         var = "rel/fixed" if any(r["variants"].values()) else "one"
         print(f"{name:18} {r['title']:17} {r['task']:10} {len(r['classes']) or '-':>7} "
               f"{r['window_s']:>5}s  {r['select_metric']:17} {var:9} {store}")
-        print(f"{'':18} metrics: {', '.join(r['metrics'])}; split: {r['split']['rule']}")
+        seq = (f"; sequences of {r['sequence_length']} windows, one label each"
+               if r.get("sequence_length") else "")
+        print(f"{'':18} metrics: {', '.join(r['metrics'])}; split: {r['split']['rule']}{seq}")
     return 0
 
 

@@ -97,14 +97,15 @@ def apply_lora(model: nn.Module, cfg: FinetuneConfig) -> nn.Module:
 
     Parameters
     ----------
-    model : CSBrainForClassification | CSBrainForRegression
+    model : CSBrainForClassification | CSBrainForRegression | CSBrainForSequenceClassification
     cfg : FinetuneConfig
         ``lora_rank``, ``lora_alpha``, ``lora_dropout``, ``lora_targets``.
 
     Returns
     -------
     peft.PeftModel
-        Only the adapters and the head's copy require gradients; ``backbone`` and the task
+        Only the adapters and the copies of every part beside the backbone (the head; a
+        sequence model's encoder and classifier) require gradients; ``backbone`` and the task
         model's attributes are reached through it.
 
     Raises
@@ -124,8 +125,9 @@ def apply_lora(model: nn.Module, cfg: FinetuneConfig) -> nn.Module:
                            if n.startswith("backbone.layers.0.") and type(m) is nn.Linear)
             raise ValueError(f"lora_targets entry {target!r} names no linear layer of the "
                              f"encoder layers; expected names among {layer}")
+    head = [n for n, _ in model.named_children() if n != "backbone"]  # e.g. head, classifier
     lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=lora_pattern(cfg.lora_targets), modules_to_save=["head"])
+                      target_modules=lora_pattern(cfg.lora_targets), modules_to_save=head)
     wrapped = get_peft_model(model, lora)
     n_train = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
     logger.info("LoRA r=%d alpha=%g on %s: %d trainable parameters (adapters and head)",

@@ -101,3 +101,18 @@ def test_predict_gives_one_row_per_window(trained, tmp_path):
                             model(x[4:].unsqueeze(0)).reshape(-1)])
     prob = torch.sigmoid(logits).numpy()
     np.testing.assert_allclose([r["prob_b"] for r in rows], prob, atol=1e-5)
+
+
+def test_lora_trains_the_whole_sequence_head():
+    from csbrain.config import CSBrainConfig
+    from csbrain.train.adapt import apply_lora
+
+    model = CSBrainForSequenceClassification(
+        ["O1", "Fp1", "C3", "T7"], CSBrainConfig.from_preset("tiny").replace(n_layers=1),
+        n_outputs=3, n_times=400)
+    wrapped = apply_lora(model, finetune_cfg("sequence_length=2", "method=lora"))
+    trained = {n.split(".")[2] for n, p in wrapped.named_parameters()
+               if p.requires_grad and "lora_" not in n}
+    assert trained == {"head", "sequence_encoder", "classifier"}
+    assert not any(p.requires_grad for n, p in wrapped.named_parameters()
+                   if ".backbone." in n and "lora_" not in n)
