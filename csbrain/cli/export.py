@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="file to write")
     p.add_argument("--n-times", type=int, default=None, metavar="N",
                    help="samples per window at 200 Hz (default: the model's)")
+    p.add_argument("--sequence-length", type=int, default=None, metavar="L",
+                   help="windows per sequence of a sequence model (default: its folder's)")
     p.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (default 1e-4)")
     add_montage_options(p, " (released .pth only); default: TUEG")
     p.set_defaults(run=run)
@@ -29,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     montage = montage_option(args)
     res = export_model(args.model, args.out, format=args.format, n_times=args.n_times,
-                       atol=args.atol, **({"montage": montage} if montage is not None else {}))
+                       sequence_length=args.sequence_length, atol=args.atol,
+                       **({"montage": montage} if montage is not None else {}))
     print(f"wrote {res.path} ({res.format}, input {res.input_shape}); max |difference| with "
           f"eager PyTorch {res.max_abs_diff:.3g} (outputs up to {res.max_abs_output:.3g})")
     return 0

@@ -4,11 +4,13 @@ The exported graph has the model's montage and window length fixed and a dynamic
 ``eeg`` ``(batch, n_chans, n_times)`` raw samples in model units (100 µV, 200 Hz, channels in
 the montage's input order), output ``output``: logits ``(batch, n_outputs)`` of a
 classifier / regressor, tokens ``(batch, C, P, D)`` of a backbone, the reconstruction of a
-pretraining model. It runs the portable path (not the eager-CPU fused kernels) and does not
-check for NaN (the eager model does). TorchScript is ``torch.jit.trace`` (deprecated by torch in
-favour of ``torch.export``, still supported). After writing, the file is run at two batch sizes
-and compared with eager PyTorch (fp32): beyond ``atol`` is an :class:`ExportError`. The ONNX
-graph differs from eager by float32 rounding (relative ~5e-6 measured).
+pretraining model; a sequence model reads ``(batch, L, n_chans, n_times)`` (``L`` fixed) and
+gives ``(batch, L, n_outputs)``. It runs the portable path (not the eager-CPU fused kernels)
+and does not check for NaN (the eager model does). TorchScript is ``torch.jit.trace``
+(deprecated by torch in favour of ``torch.export``, still supported). After writing, the file
+is run at two batch sizes and compared with eager PyTorch (fp32): beyond ``atol`` is an
+:class:`ExportError`. The ONNX graph differs from eager by float32 rounding (relative ~5e-6
+measured).
 """
 
 from __future__ import annotations
@@ -128,8 +130,9 @@ def _torchscript_runner(path: Path):
 
 
 def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str = "onnx",
-                 n_times: int | None = None, check: bool = True, atol: float = 1e-4,
-                 opset: int = OPSET, seed: int = 0, **load_kwargs: Any) -> ExportResult:
+                 n_times: int | None = None, sequence_length: int | None = None,
+                 check: bool = True, atol: float = 1e-4, opset: int = OPSET, seed: int = 0,
+                 **load_kwargs: Any) -> ExportResult:
     """Write ``model`` as an ONNX or TorchScript file with a dynamic batch and check it.
 
     Parameters
@@ -142,6 +145,10 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
     format : {"onnx", "torchscript"}
     n_times : int | None
         Samples per window (a multiple of 200); default: the model's ``n_times``.
+    sequence_length : int | None
+        Windows per sequence of a :class:`~csbrain.models.CSBrainForSequenceClassification`
+        (input ``(batch, sequence_length, n_chans, n_times)``, output ``(batch,
+        sequence_length, n_outputs)``); default: the ``sequence_length`` its folder records.
     check : bool
         Run the file (onnxruntime / ``torch.jit.load``) at batch sizes :data:`CHECK_BATCHES`
         on seeded random windows and compare with eager PyTorch.
@@ -162,18 +169,29 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
         The file's outputs differ from eager PyTorch by more than ``atol``.
     """
     check_option("format", format, FORMATS)
+    saved_length = None
     if not isinstance(model, nn.Module):
-        from csbrain.models.hub import load_model
+        from csbrain.models.hub import load_model, read_model_config
 
+        if Path(model).is_dir():
+            extra = read_model_config(model).get("extra") or {}
+            saved_length = extra.get("sequence_length")
         model = load_model(model, **load_kwargs)
-    if getattr(model, "task", None) == "sequence_classification":
-        raise ValueError(f"{type(model).__name__} reads sequences of windows; export takes "
-                         f"models of single windows (classifiers, regressors, backbones)")
     n_times = _window_length(model, n_times)
+    lead: tuple[int, ...] = ()                     # (L,) for a sequence model
+    if getattr(model, "task", None) == "sequence_classification":
+        length = sequence_length if sequence_length is not None else saved_length
+        if length is None:
+            raise ValueError(f"{type(model).__name__} reads sequences of windows: pass "
+                             f"sequence_length (windows per sequence; its folder records none)")
+        lead = (check_int("sequence_length", length, min_value=1),)
+    elif sequence_length is not None:
+        raise ValueError(f"sequence_length={sequence_length} applies to sequence models; "
+                         f"{type(model).__name__} reads single windows")
     wrapped = _prepared(model)
     n_chans = getattr(model, "backbone", model).n_chans
     gen = torch.Generator().manual_seed(seed)
-    example = torch.randn(2, n_chans, n_times, generator=gen)
+    example = torch.randn(2, *lead, n_chans, n_times, generator=gen)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if format == "onnx":
@@ -195,7 +213,7 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
         run = _onnx_runner(out) if format == "onnx" else _torchscript_runner(out)
         diff = scale = 0.0
         for batch in CHECK_BATCHES:
-            x = torch.randn(batch, n_chans, n_times, generator=gen)
+            x = torch.randn(batch, *lead, n_chans, n_times, generator=gen)
             with torch.no_grad():
                 ref = wrapped(x).numpy()
             got = run(x)
@@ -207,4 +225,4 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
         if diff > atol:
             raise ExportError(f"{out}: max |{format} - eager| = {diff:.3g} exceeds atol={atol:g}")
     logger.info("exported %s to %s (%s, max |diff| %s)", type(model).__name__, out, format, diff)
-    return ExportResult(out, format, ("batch", n_chans, n_times), diff, scale)
+    return ExportResult(out, format, ("batch", *lead, n_chans, n_times), diff, scale)

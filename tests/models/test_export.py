@@ -96,3 +96,22 @@ def test_released_checkpoint_exports_within_1e4(golden, tmp_path):
                        n_times=400, montage="HMC")
     assert res.input_shape == ("batch", 4, 400)
     assert res.max_abs_diff <= 1e-4 and res.max_abs_output > 1.0
+
+
+@pytest.mark.parametrize("fmt, suffix", [("onnx", "onnx"), ("torchscript", "pt")])
+def test_sequence_model_exports_with_its_sequence_length(tmp_path, fmt, suffix):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    from csbrain.models import CSBrainForSequenceClassification
+
+    torch.manual_seed(0)
+    model = CSBrainForSequenceClassification(CHANNELS, TINY, n_outputs=5, n_times=400,
+                                             d_sequence=32, sequence_feedforward=64).eval()
+    with pytest.raises(ValueError, match="pass sequence_length"):
+        export_model(model, tmp_path / f"s.{suffix}", format=fmt)
+    model.save_pretrained(tmp_path / "m", extra={"sequence_length": 3})
+    res = export_model(tmp_path / "m", tmp_path / f"s.{suffix}", format=fmt)
+    assert res.input_shape == ("batch", 3, 4, 400) and res.max_abs_diff <= 1e-4
+    with pytest.raises(ValueError, match="sequence_length=3 applies to sequence models"):
+        export_model(tiny_classifier(), tmp_path / f"c.{suffix}", format=fmt, sequence_length=3)
