@@ -163,6 +163,16 @@ def preprocess_recording(rec, recipe: dict[str, Any]) -> dict[str, Any]:
             "channels": names, "duration_s": duration_s}
 
 
+def _windows_or_skip(conv, raw, recipe: dict[str, Any]):
+    """:func:`preprocess_recording` of every recording of the copy, leaving out those that lack
+    a recipe channel (``prepare`` skips and records them)."""
+    for rec in _recordings(conv, raw, recipe):
+        try:
+            yield preprocess_recording(rec, recipe)
+        except MissingChannelsError:
+            continue
+
+
 def _montage(recipe: dict[str, Any], names: list[str]):
     from csbrain.montage import Montage, resolve_montage
 
@@ -264,8 +274,8 @@ def prepare_benchmark(name: str, raw: str | Path, out: str | Path, *, variant: s
     _check_previous(out, record)
     stats = None
     if recipe.get("normalize"):  # released statistics: every recording of the copy, all splits
-        stats = dataset_stats((preprocess_recording(r, recipe)["stats_x"]
-                               for r in _recordings(conv, raw, recipe)), recipe)
+        stats = dataset_stats((w["stats_x"] for w in _windows_or_skip(conv, raw, recipe)),
+                              recipe)
         record["normalize_stats"] = stats
         logger.info("%s: normalisation statistics over %d windows", name, stats["n_windows"])
     cfg = prep_config(recipe)

@@ -146,8 +146,8 @@ def resampled_windows(rows: np.ndarray, sfreq: float, segments: Iterable[Any],
     n = int(round(recipe["window_s"] * units.SFREQ))
     windows, starts, labels, via = [], [], [], []
     for seg in segments:                 # positions as int(t * sfreq), t from the label file
-        first = int(np.floor(seg.onset_s * sfreq + 1e-6))
-        stop = int(np.floor((seg.onset_s + seg.duration_s) * sfreq + 1e-6))
+        first = int(seg.onset_s * sfreq)
+        stop = int(round(seg.onset_s + seg.duration_s, 9) * sfreq)  # the file's stop time
         for s0 in range(first, stop, width):
             if s0 + width > stop or s0 + width > rows.shape[1]:
                 break

@@ -47,7 +47,9 @@ def labelled_indices(labels: np.ndarray) -> np.ndarray:
     """
     labels = np.asarray(labels)
     known = labels != UNLABELLED if labels.dtype.kind in "iu" else np.isfinite(labels)
-    return np.flatnonzero(known.reshape(len(labels), -1).any(axis=1))
+    if known.ndim > 1:                                  # sequences: any labelled window
+        known = known.reshape(len(labels), -1).any(axis=1)
+    return np.flatnonzero(known)
 
 
 @dataclass

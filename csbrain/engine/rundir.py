@@ -146,8 +146,12 @@ def check_resume(run_dir: Path, *, kind: str, config: Any, data: dict[str, Any])
     if saved.get("kind") != kind:
         raise ValueError(f"cannot resume: {str(run_dir)!r} is a {saved.get('kind')} run, "
                          f"not {kind}")
-    diff = [d for d in config_diff(saved["config"], to_dict(config))
-            if d.split(":", 1)[0] not in RESUMABLE_CHANGES]
+    current, old = to_dict(config), dict(saved["config"])
+    defaults = to_dict(type(config)())
+    for key, value in current.items():      # options added since the run started: defaults
+        if key not in old and value == defaults.get(key):
+            old[key] = value
+    diff = [d for d in config_diff(old, current) if d.split(":", 1)[0] not in RESUMABLE_CHANGES]
     if diff:
         raise ValueError(f"cannot resume {str(run_dir)!r} with a different configuration: "
                          f"{more(diff, 6)} (only {', '.join(RESUMABLE_CHANGES)} may change)")

@@ -24,7 +24,8 @@ from csbrain.engine.rundata import RunData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["sequence_index", "SequenceDataset", "as_sequences", "sequence_forward"]
+__all__ = ["sequence_index", "SequenceDataset", "as_sequences", "prediction_pieces",
+           "sequence_forward"]
 
 
 def _step(starts: np.ndarray) -> int | None:
@@ -117,8 +118,9 @@ def as_sequences(rd: RunData, length: int) -> RunData:
     Parameters
     ----------
     rd : RunData
-        Windows; a store's window starts (``dataset.starts``) mark gaps, else the windows of a
-        recording are taken as consecutive.
+        Windows; a sequence stays within one recording and subject; a store's window starts
+        (``dataset.starts``) mark gaps, else the windows of a recording are taken as
+        consecutive.
     length : int
 
     Returns
@@ -133,7 +135,10 @@ def as_sequences(rd: RunData, length: int) -> RunData:
         No recording has ``length`` consecutive windows.
     """
     starts = getattr(rd.dataset, "starts", None)
-    index, dropped = sequence_index(rd.groups["recording"], starts, length)
+    # a recording of one subject: windows in memory may carry no recording id
+    key = np.array([f"{r}\x00{s}" for r, s in zip(rd.groups["recording"],
+                                                  rd.groups["subject"])], dtype=object)
+    index, dropped = sequence_index(key, starts, length)
     if not len(index):
         raise ValueError(f"sequence_length={length}: no recording of {rd.source!r} has "
                          f"{length} consecutive windows; choose a shorter sequence_length")
@@ -148,21 +153,61 @@ def as_sequences(rd: RunData, length: int) -> RunData:
         groups=groups, fingerprint={**rd.fingerprint, "sequence_length": int(length)})
 
 
-def sequence_forward(model: torch.nn.Module, length: int
-                     ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function of consecutive windows ``(n, C, P, S)`` -> per-window outputs ``(n, K)``
-    for a sequence model: the windows are cut into sequences of ``length`` in their order, the
-    last one shorter when ``length`` does not divide ``n`` (the sequence encoder takes any
-    length). Used to predict recordings window by window."""
+def prediction_pieces(starts: np.ndarray | None, n: int, length: int) -> list[np.ndarray]:
+    """Window indices of the sequences a prediction reads: every window once, in order, runs
+    without gaps (see :func:`sequence_index`) cut into ``length`` windows, the last piece of a
+    run shorter.
+
+    Parameters
+    ----------
+    starts : ndarray of int, shape (n,) | None
+        Window starts of one recording (None: consecutive).
+    n : int
+        Number of windows.
+    length : int
+
+    Returns
+    -------
+    list of ndarray of int64
+    """
+    breaks = np.zeros(n, dtype=bool)
+    if n:
+        breaks[0] = True
+    if starts is not None and n > 1:
+        starts = np.asarray(starts, dtype=np.int64)
+        step = _step(starts)
+        if step is not None:
+            breaks[1:] = np.diff(starts) != step
+    pieces = []
+    for a, b in _bounds(breaks):
+        pieces += [np.arange(i, min(i + length, b)) for i in range(a, b, length)]
+    return pieces
+
+
+def sequence_forward(model: torch.nn.Module, length: int, batch_size: int = 64
+                     ) -> Callable[..., torch.Tensor]:
+    """A function of one recording's windows ``(n, C, P, S)`` (and their starts) -> per-window
+    outputs ``(n, K)`` for a sequence model: the windows are read in the sequences of
+    :func:`prediction_pieces` (gaps respected, the last piece of a run shorter: the sequence
+    encoder takes any length), ``batch_size`` sequences of one length per forward pass. Used to
+    predict recordings window by window."""
     check_int("length", length, min_value=1)
 
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        k = len(x) // length
-        outs = []
-        if k:                                        # (k*L, C, P, S) -> (k, L, C, P, S)
-            outs.append(model(x[:k * length].unflatten(0, (k, length))).flatten(0, 1))
-        if len(x) > k * length:
-            outs.append(model(x[k * length:].unsqueeze(0))[0])
-        return torch.cat(outs)
+    def fn(x: torch.Tensor, starts: np.ndarray | None = None) -> torch.Tensor:
+        pieces = prediction_pieces(starts, len(x), length)
+        out: torch.Tensor | None = None
+        by_length: dict[int, list[np.ndarray]] = {}
+        for p in pieces:
+            by_length.setdefault(len(p), []).append(p)
+        for group in by_length.values():
+            for i in range(0, len(group), batch_size):
+                idx = np.stack(group[i:i + batch_size])                  # (b, L)
+                y = model(x[torch.from_numpy(idx).to(x.device)])          # (b, L, K)
+                if out is None:
+                    out = y.new_empty((len(x), y.shape[-1]))
+                out[torch.from_numpy(idx.reshape(-1)).to(x.device)] = y.reshape(-1, y.shape[-1])
+        if out is None:
+            raise ValueError("no window to predict")
+        return out
 
     return fn

@@ -35,7 +35,8 @@ from csbrain.models import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_compatible", "model_task", "evaluate", "IGNORED_PREP_KEYS"]
+__all__ = ["check_compatible", "model_task", "sequence_length_of", "evaluate",
+           "IGNORED_PREP_KEYS"]
 
 #: PrepConfig keys that may differ between a model and the data it reads.
 IGNORED_PREP_KEYS = ("store.",)
@@ -51,6 +52,19 @@ def model_task(model: Any, meta_extra: dict[str, Any]) -> str:
         return "binary" if model.n_outputs == 1 else "multiclass"
     raise ValueError(f"{type(model).__name__} has no classification or regression head; "
                      f"evaluate / predict need a fine-tuned model (csbrain finetune)")
+
+
+def sequence_length_of(model: Any, meta_extra: dict[str, Any], name: str) -> int | None:
+    """``extra["sequence_length"]`` of a sequence model (None for other models); a sequence
+    model that records none is an error."""
+    if not isinstance(model, CSBrainForSequenceClassification):
+        return None
+    length = meta_extra.get("sequence_length")
+    if not length:
+        raise ValueError(f"model {name!r} labels sequences of windows but its config.json "
+                         f"records no extra.sequence_length; add it (the length it was "
+                         f"trained on)")
+    return int(length)
 
 
 def check_compatible(meta: dict[str, Any], montage: Any, prep_config: dict[str, Any] | None, *,
@@ -142,7 +156,7 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     extra = meta.get("extra") or {}
     task = model_task(model, extra)
     if isinstance(model, CSBrainForSequenceClassification):
-        rd = as_sequences(rd, int(extra.get("sequence_length") or 1))
+        rd = as_sequences(rd, sequence_length_of(model, extra, str(model_dir)))
     labelled = labelled_indices(rd.labels)
     if len(labelled) == 0:
         raise ValueError(f"data {rd.source!r} has no labelled window; evaluation needs labels "

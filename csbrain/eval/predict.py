@@ -41,7 +41,7 @@ from csbrain.engine.distributed import resolve_device
 from csbrain.engine.metrics import scores_from_outputs
 from csbrain.engine.sequences import sequence_forward
 from csbrain.eval.config import InferenceConfig
-from csbrain.eval.evaluate import check_compatible, model_task
+from csbrain.eval.evaluate import check_compatible, model_task, sequence_length_of
 from csbrain.eval.streaming import TempOutput, bf16_support, forward_chunks, prefetch_chunks
 from csbrain.models import load_model, read_model_config
 
@@ -144,7 +144,7 @@ def _check_bf16(bf16: bool, device) -> None:
 
 
 def _outputs(path, rec, prep, cfg, fn, device, *, chunk_s: float, bf16: bool, stream: bool,
-             check=None):
+             check=None, per_chunk: bool = False):
     """Yield ``(start_s, labels, outputs, rejected)`` per chunk of one recording.
 
     Continuous files stream (:mod:`csbrain.eval.streaming`); anything else (events, trials,
@@ -173,7 +173,8 @@ def _outputs(path, rec, prep, cfg, fn, device, *, chunk_s: float, bf16: bool, st
             with tqdm(total=round(hours, 3), unit="h EEG", desc=Path(path).name,
                       disable=not cfg.progress, leave=False) as bar:
                 for chunk, outputs in forward_chunks(fn, chunks, batch_size=cfg.batch_size,
-                                                     device=device, bf16=bf16):
+                                                     device=device, bf16=bf16,
+                                                     per_chunk=per_chunk):
                     bar.update(round(chunk.done_s / 3600 - bar.n, 3))
                     yield (chunk.start / units.SFREQ, np.full(len(chunk.start), label), outputs,
                            chunk.rejected)
@@ -183,8 +184,9 @@ def _outputs(path, rec, prep, cfg, fn, device, *, chunk_s: float, bf16: bool, st
         check(w.montage)
     outputs = np.zeros((0,), np.float32)
     if len(w.x):
-        outs = [o for _, o in forward_chunks(fn, iter([_Chunk(w.x)]), batch_size=cfg.batch_size,
-                                             device=device, bf16=bf16)]
+        outs = [o for _, o in forward_chunks(fn, iter([_Chunk(w.x, np.asarray(w.start))]),
+                                             batch_size=cfg.batch_size, device=device,
+                                             bf16=bf16, per_chunk=per_chunk)]
         outputs = outs[0]
     yield _start_s(rec, w), w.y, outputs, w.rejected
 
@@ -192,6 +194,7 @@ def _outputs(path, rec, prep, cfg, fn, device, *, chunk_s: float, bf16: bool, st
 @dataclasses.dataclass
 class _Chunk:
     x: np.ndarray
+    start: np.ndarray
 
 
 def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | Path,
@@ -205,9 +208,9 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     recordings : sequence of path-like
     model_dir : path-like
         Run or model folder of a classifier / regressor, or of a sequence model (its windows
-        are read in sequences of its ``sequence_length`` consecutive windows, within each
-        streamed chunk, the last sequence of a chunk shorter:
-        :func:`csbrain.engine.sequences.sequence_forward`).
+        are read in sequences of its ``sequence_length`` consecutive windows, cut at gaps
+        (rejected windows) and at the ends of streamed chunks, where the last sequence is
+        shorter: :func:`csbrain.engine.sequences.sequence_forward`).
     out : path-like
         CSV file (written atomically; its folder is checked writable first).
     config : InferenceConfig | None
@@ -238,10 +241,9 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
     extra = meta.get("extra") or {}
     task = model_task(model, extra)
     fn = model
-    if extra.get("sequence_length"):         # a sequence model: batches of whole sequences
-        length = int(extra["sequence_length"])
-        fn = sequence_forward(model, length)
-        cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size * length)
+    length = sequence_length_of(model, extra, str(model_dir))
+    if length:                  # a sequence model reads each chunk's windows in sequences
+        fn = sequence_forward(model, length, batch_size=cfg.batch_size)
     n_classes = 2 if task == "binary" else model.n_outputs
     names = list(extra.get("label_names") or []) or [str(k) for k in range(n_classes)]
     fields = ["recording", "window", "start_s", "label"]
@@ -262,7 +264,7 @@ def predict(recordings: Sequence[str | Path], model_dir: str | Path, out: str | 
             n_rec, rejected = 0, Counter()
             for start_s, y, outputs, rej in _outputs(path, rec, prep, cfg, fn, device,
                                                      chunk_s=chunk_s, bf16=bf16, stream=stream,
-                                                     check=check):
+                                                     check=check, per_chunk=bool(length)):
                 rejected.update(rej)
                 new = _rows(task, names, rec.rec_id, n_rec, start_s, y, outputs)
                 writer.writerows(new)

@@ -104,14 +104,21 @@ def prefetch_chunks(path: str | Path, prep, *, chunk_s: float,
     return info, chunks()
 
 
-def forward_chunks(fn: Callable[[torch.Tensor], torch.Tensor], chunks: Iterator[WindowChunk], *,
-                   batch_size: int, device: torch.device | str, bf16: bool = False
-                   ) -> Iterator[tuple[WindowChunk, np.ndarray]]:
-    """Run ``fn`` over each chunk's windows in batches; yield ``(chunk, outputs float32)``."""
+def forward_chunks(fn: Callable[..., torch.Tensor], chunks: Iterator[WindowChunk], *,
+                   batch_size: int, device: torch.device | str, bf16: bool = False,
+                   per_chunk: bool = False) -> Iterator[tuple[WindowChunk, np.ndarray]]:
+    """Run ``fn`` over each chunk's windows in batches; yield ``(chunk, outputs float32)``.
+
+    ``per_chunk``: call ``fn(x, start)`` once with all the chunk's windows and their starts
+    (a sequence model, :func:`csbrain.engine.sequences.sequence_forward`, batches itself).
+    """
     for chunk in chunks:
         outs = []
         with torch.no_grad(), autocast(device, bf16):
-            for i in range(0, len(chunk.x), batch_size):
+            if per_chunk and len(chunk.x):
+                x = torch.from_numpy(chunk.x).to(device)
+                outs.append(fn(x, np.asarray(chunk.start)).float().cpu().numpy())
+            for i in range(0, 0 if per_chunk else len(chunk.x), batch_size):
                 xb = torch.from_numpy(chunk.x[i:i + batch_size]).to(device)
                 outs.append(fn(xb).float().cpu().numpy())
         yield chunk, (np.concatenate(outs) if outs else np.zeros((0,), np.float32))

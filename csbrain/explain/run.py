@@ -40,10 +40,10 @@ def load_windows(model_dir: str | Path, data: str | Path, split: str = "test",
     extra = meta.get("extra") or {}
     if model_task(model, extra) == "regression":
         raise ValueError(f"--model {str(model_dir)!r} is a regressor; explain needs a classifier")
-    if extra.get("sequence_length"):
-        raise ValueError(f"--model {str(model_dir)!r} labels sequences of "
-                         f"{extra['sequence_length']} windows; explain needs a model of single "
-                         f"windows (fine-tune without sequence_length)")
+    if getattr(model, "task", None) == "sequence_classification":
+        raise ValueError(f"--model {str(model_dir)!r} labels sequences of windows; explain "
+                         f"needs a model of single windows (fine-tune without "
+                         f"sequence_length)")
     if data.is_file():
         _, w = prepare_like_model(data, load_prep_config(meta, InferenceConfig()))
         check_compatible(meta, w.montage, None, model_name=str(model_dir), data_name=str(data))

@@ -123,7 +123,9 @@ class CSBrainForSequenceClassification(_TaskModel):
         Parameters
         ----------
         x : torch.Tensor, shape (B, L, C, P, S) or (B, L, C, P*S)
-            Sequences of ``L`` consecutive windows in model units.
+            Sequences of ``L`` consecutive windows in model units. A 4-D tensor is read as
+            raw windows ``(B, L, C, T)``; its channels (and ``T`` where the model has
+            ``n_times``) must match the model, so a batch of single windows is refused.
         return_features : bool
             Return ``{"features": tokens (B, L, C, P, D), "sequence": encoder output
             (B, L, d_sequence), "logits": (B, L, n_outputs)}``.
@@ -132,10 +134,14 @@ class CSBrainForSequenceClassification(_TaskModel):
         -------
         torch.Tensor, shape (B, L, n_outputs) | dict
         """
-        if x.dim() not in (4, 5):
+        n_chans, n_times = self.backbone.n_chans, self.n_times
+        raw = x.dim() == 4
+        if x.dim() not in (4, 5) or x.shape[2] != n_chans or (
+                raw and n_times is not None and x.shape[3] != n_times):
+            want = "times" if n_times is None else str(n_times)
             raise ValueError(f"x has shape {tuple(x.shape)}; expected sequences (batch, "
-                             f"windows, channels, patches, samples) or (batch, windows, "
-                             f"channels, times)")
+                             f"windows, {n_chans} channels, patches, samples) or (batch, "
+                             f"windows, {n_chans} channels, {want})")
         h = self.forward_features(x)                                    # (B, L, C, P, D)
         if self.epoch_features == "flatten":
             if h.shape[3] * self.config.patch_size != self.n_times:

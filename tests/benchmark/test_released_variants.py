@@ -116,8 +116,10 @@ def _script_tusl(raw_dir):
         raw.filter(l_freq=0.1, h_freq=75.0, verbose="error")
         raw.notch_filter(freqs=60.0, verbose="error")
         sf, out = raw.info["sfreq"], []
-        for seg in rec.segments:
-            start, stop = int(seg.onset_s * sf), int((seg.onset_s + seg.duration_s) * sf)
+        rows = [ln.split(",") for ln in path.with_suffix(".csv").read_text().splitlines()
+                if ln and not ln.startswith(("#", "channel"))]
+        for start_time, stop_time in dict.fromkeys((float(r[1]), float(r[2])) for r in rows):
+            start, stop = int(start_time * sf), int(stop_time * sf)   # the label file's times
             for s0 in range(start, stop, int(10 * sf)):
                 if s0 + int(10 * sf) > stop:
                     break
@@ -152,3 +154,17 @@ def test_tusl_released_is_the_released_pipeline(tmp_path):
         got = xr[r].reshape(len(want[r]), 19, 2000)
         np.testing.assert_allclose(got, want[r], rtol=1e-4, atol=1e-4)
         assert np.abs(xr[r] - xf[r]).max() > 0.1
+
+
+def test_tusl_released_statistics_leave_out_a_file_without_a_recipe_channel(tmp_path):
+    from tests.benchmark.fixtures import tusl as fx
+    from tests.benchmark.fixtures._edf import noise, write_edf
+    from tests.benchmark.fixtures._tuh import TUH_REF
+
+    raw = fx.make(tmp_path / "raw")
+    edf = next(raw.rglob(f"{fx.SUBJECTS[0]}_s001_t000.edf"))
+    write_edf(edf, noise(np.random.default_rng(0), len(TUH_REF) - 1, 40, 256.0), 256.0,
+              TUH_REF[1:])                                          # no EEG FP1-REF
+    rec = prepare_benchmark("tusl", raw, tmp_path / "r", variant="released")
+    assert rec["skipped"] == {f"{fx.SUBJECTS[0]}_s001_t000": "missing_channels"}
+    assert rec["normalize_stats"]["n_windows"] == sum(rec["n_windows"].values()) == 12

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
-from csbrain.engine.sequences import as_sequences, sequence_forward, sequence_index
+from csbrain.engine.sequences import (
+    as_sequences,
+    prediction_pieces,
+    sequence_forward,
+    sequence_index,
+)
 from tests.train.helpers import CHANNELS, arrays, make_store
 
 
@@ -72,3 +77,20 @@ def test_sequence_forward_gives_one_output_per_window():
     out = sequence_forward(model, 3)(x)
     assert calls == [(2, 3), (1, 1)] and out.shape == (7, 1)
     torch.testing.assert_close(out[:, 0], x.mean(dim=(1, 2, 3)))
+    # a gap after window 1 (window rejected): pieces (0, 1), (2, 3, 4), (5, 6)
+    calls.clear()
+    starts = np.array([0, 400, 1200, 1600, 2000, 2400, 2800])
+    assert [p.tolist() for p in prediction_pieces(starts, 7, 3)] == [[0, 1], [2, 3, 4], [5, 6]]
+    out = sequence_forward(model, 3, batch_size=1)(x, starts)
+    assert sorted(calls) == [(1, 2), (1, 2), (1, 3)]
+    torch.testing.assert_close(out[:, 0], x.mean(dim=(1, 2, 3)))
+
+
+def test_in_memory_sequences_stay_within_a_subject():
+    x, y = arrays(10)
+    subject = np.array(["s1"] * 5 + ["s2"] * 5)
+    rd = RunData.from_arrays(x, y, CHANNELS, subject=subject)      # no recording ids
+    seq = as_sequences(rd, 4)
+    assert seq.dataset.index.tolist() == [[0, 1, 2, 3], [5, 6, 7, 8]]
+    assert seq.groups["subject"].tolist() == ["s1", "s2"]
+    assert labelled_indices(np.zeros(0, dtype=np.int64)).tolist() == []

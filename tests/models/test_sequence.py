@@ -94,3 +94,9 @@ def test_window_length_mismatch_and_bad_rank_are_clear():
         model(torch.randn(1, 2, 6, 3, 200))
     with pytest.raises(ValueError, match="expected sequences"):
         model(torch.randn(6, 400))
+    # a batch of single windows (B, C, P, S) is not read as sequences, even when P == C
+    with pytest.raises(ValueError, match="expected sequences"):
+        model(torch.randn(3, 6, 6, 200))
+    mean = CSBrainForSequenceClassification("ISRUC", TINY, epoch_features="mean")
+    with pytest.raises(ValueError, match="expected sequences"):
+        mean(torch.randn(3, 4, 2, 200))                           # 4 channels, not 6

@@ -116,3 +116,39 @@ def test_lora_trains_the_whole_sequence_head():
     assert trained == {"head", "sequence_encoder", "classifier"}
     assert not any(p.requires_grad for n, p in wrapped.named_parameters()
                    if ".backbone." in n and "lora_" not in n)
+
+
+def test_a_run_saved_before_an_option_existed_still_resumes(tmp_path):
+    """A run folder written before ``sequence_length`` existed resumes (a missing option is
+    its default); a missing option set to another value is still refused."""
+    import json as _json
+
+    from tests.train.helpers import run_data
+
+    cfg = finetune_cfg("max_steps=4", "checkpoint_every=2")
+    rd = run_data(16)
+    finetune(cfg, rd, tmp_path / "r")
+    path = tmp_path / "r" / "run_config.json"
+    saved = _json.loads(path.read_text())
+    del saved["config"]["sequence_length"]
+    path.write_text(_json.dumps(saved))
+    finetune(cfg, rd, tmp_path / "r", resume=True)
+    with pytest.raises(ValueError, match="sequence_length"):
+        finetune(finetune_cfg("max_steps=4", "checkpoint_every=2", "sequence_length=2",
+                              "head=flatten"), rd, tmp_path / "r", resume=True)
+
+
+def test_a_sequence_model_without_its_length_is_a_clear_error(trained, tmp_path):
+    import shutil
+
+    _, store, res = trained
+    folder = tmp_path / "m"
+    shutil.copytree(res.run_dir, folder, ignore=shutil.ignore_patterns("run_config.json"))
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["extra"]["sequence_length"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="records no extra.sequence_length"):
+        evaluate(folder, store, CPU)
+    edf = write_edf(tmp_path / "new.edf", seconds=4.0, seed=5)
+    with pytest.raises(ValueError, match="records no extra.sequence_length"):
+        predict([edf], folder, tmp_path / "p.csv", CPU)
