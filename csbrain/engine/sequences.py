@@ -20,12 +20,13 @@ import torch
 from torch.utils.data import Dataset
 
 from csbrain._checks import check_int
+from csbrain.data.store import UNLABELLED
 from csbrain.engine.rundata import RunData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["sequence_index", "SequenceDataset", "as_sequences", "prediction_pieces",
-           "sequence_forward"]
+__all__ = ["sequence_index", "SequenceDataset", "as_sequences", "flatten_sequences",
+           "prediction_pieces", "sequence_forward"]
 
 
 def _step(starts: np.ndarray) -> int | None:
@@ -141,7 +142,8 @@ def as_sequences(rd: RunData, length: int) -> RunData:
     index, dropped = sequence_index(key, starts, length)
     if not len(index):
         raise ValueError(f"sequence_length={length}: no recording of {rd.source!r} has "
-                         f"{length} consecutive windows; choose a shorter sequence_length")
+                         f"{length} consecutive windows; choose a shorter sequence_length or "
+                         f"data with longer recordings")
     if dropped:
         logger.info("%d of %d windows fill no sequence of %d (the tail of a recording or of a "
                     "run before a gap) and are left out", dropped, len(rd), length)
@@ -151,6 +153,19 @@ def as_sequences(rd: RunData, length: int) -> RunData:
     return dataclasses.replace(
         rd, dataset=SequenceDataset(rd.dataset, index, labels), labels=labels[index],
         groups=groups, fingerprint={**rd.fingerprint, "sequence_length": int(length)})
+
+
+def flatten_sequences(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence outputs ``(B, L, K)`` and labels ``(B, L)`` as the ``(N, K)`` outputs and
+    ``(N,)`` labels of their labelled windows (:data:`~csbrain.data.store.UNLABELLED` or NaN
+    marks an unlabelled one, as for :func:`~csbrain.engine.rundata.labelled_indices`): what
+    the sequence loss and metrics are taken over."""
+    if y.shape != out.shape[:2]:
+        raise ValueError(f"sequence outputs of shape {tuple(out.shape)} need labels of shape "
+                         f"{tuple(out.shape[:2])}; got {tuple(y.shape)}")
+    out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
+    known = torch.isfinite(y) if y.is_floating_point() else y != UNLABELLED
+    return out[known], y[known]
 
 
 def prediction_pieces(starts: np.ndarray | None, n: int, length: int) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Subset
 
 from csbrain._checks import more
@@ -22,7 +23,7 @@ from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import compute_metrics, scores_from_outputs
 from csbrain.engine.rundata import RunData, labelled_indices, open_run_data
 from csbrain.engine.rundir import RUN_CONFIG, read_run_config
-from csbrain.engine.sequences import as_sequences
+from csbrain.engine.sequences import as_sequences, flatten_sequences
 from csbrain.engine.splits import SplitConfig, normalise_store_split, split_indices
 from csbrain.eval.config import InferenceConfig
 from csbrain.models import (
@@ -169,8 +170,8 @@ def evaluate(model_dir: str | Path, data: Any, config: InferenceConfig | None = 
     outputs, y = predict_outputs(model.to(device), Subset(rd.dataset, idx.tolist()),
                                  batch_size=cfg.batch_size, device=device, progress=cfg.progress)
     if outputs.ndim == 3:                   # sequences: every labelled window of them
-        keep = (y >= 0 if y.dtype.kind in "iu" else np.isfinite(y)).ravel()
-        outputs, y = outputs.reshape(-1, outputs.shape[-1])[keep], y.ravel()[keep]
+        o, t = flatten_sequences(torch.from_numpy(outputs), torch.from_numpy(y))
+        outputs, y = o.numpy(), t.numpy()
     metrics = compute_metrics(task, y, scores_from_outputs(task, outputs))
     return {"task": task, "split": cfg.split, "model": str(model_dir), "data": rd.source,
             "label_names": extra.get("label_names", []), **metrics}

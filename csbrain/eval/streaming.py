@@ -115,12 +115,14 @@ def forward_chunks(fn: Callable[..., torch.Tensor], chunks: Iterator[WindowChunk
     for chunk in chunks:
         outs = []
         with torch.no_grad(), autocast(device, bf16):
-            if per_chunk and len(chunk.x):
-                x = torch.from_numpy(chunk.x).to(device)
-                outs.append(fn(x, np.asarray(chunk.start)).float().cpu().numpy())
-            for i in range(0, 0 if per_chunk else len(chunk.x), batch_size):
-                xb = torch.from_numpy(chunk.x[i:i + batch_size]).to(device)
-                outs.append(fn(xb).float().cpu().numpy())
+            if per_chunk:
+                if len(chunk.x):
+                    x = torch.from_numpy(chunk.x).to(device)
+                    outs.append(fn(x, np.asarray(chunk.start)).float().cpu().numpy())
+            else:
+                for i in range(0, len(chunk.x), batch_size):
+                    xb = torch.from_numpy(chunk.x[i:i + batch_size]).to(device)
+                    outs.append(fn(xb).float().cpu().numpy())
         yield chunk, (np.concatenate(outs) if outs else np.zeros((0,), np.float32))
 
 

@@ -32,7 +32,11 @@ def load_windows(model_dir: str | Path, data: str | Path, split: str = "test",
     from csbrain.eval.config import InferenceConfig
     from csbrain.eval.evaluate import _windows_of_split, check_compatible, model_task
     from csbrain.eval.predict import load_prep_config, prepare_like_model
-    from csbrain.models import load_model, read_model_config
+    from csbrain.models import (
+        CSBrainForSequenceClassification,
+        load_model,
+        read_model_config,
+    )
 
     model_dir, data = Path(model_dir), Path(data)
     meta = read_model_config(model_dir)
@@ -40,7 +44,7 @@ def load_windows(model_dir: str | Path, data: str | Path, split: str = "test",
     extra = meta.get("extra") or {}
     if model_task(model, extra) == "regression":
         raise ValueError(f"--model {str(model_dir)!r} is a regressor; explain needs a classifier")
-    if getattr(model, "task", None) == "sequence_classification":
+    if isinstance(model, CSBrainForSequenceClassification):
         raise ValueError(f"--model {str(model_dir)!r} labels sequences of windows; explain "
                          f"needs a model of single windows (fine-tune without "
                          f"sequence_length)")

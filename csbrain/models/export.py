@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from csbrain._checks import check_int, check_option
+from csbrain.models.sequence import CSBrainForSequenceClassification
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def export_model(model: nn.Module | str | Path, out: str | Path, *, format: str 
         model = load_model(model, **load_kwargs)
     n_times = _window_length(model, n_times)
     lead: tuple[int, ...] = ()                     # (L,) for a sequence model
-    if getattr(model, "task", None) == "sequence_classification":
+    if isinstance(model, CSBrainForSequenceClassification):
         length = sequence_length if sequence_length is not None else saved_length
         if length is None:
             raise ValueError(f"{type(model).__name__} reads sequences of windows: pass "

@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from csbrain._checks import check_option
+from csbrain.engine.sequences import flatten_sequences
 from csbrain.train.config import TARGETS
 
 __all__ = ["TARGETS", "masked_mse", "normalize_patches", "log_spectrum", "spectral_target",
-           "reconstruction_loss", "vicreg_loss", "supervised_loss", "flatten_sequences"]
+           "reconstruction_loss", "vicreg_loss", "supervised_loss"]
 
 
 #: Added to the per-patch variance (normalised target), to the amplitude before the log and to
@@ -213,7 +214,7 @@ def supervised_loss(out: torch.Tensor, y: torch.Tensor, task: str, *,
         ``(B, n_classes)`` logits (multiclass), ``(B, 1)`` logit (binary) or ``(B, n_targets)``
         predictions (regression); for sequences ``(B, L, n_outputs)``, with labels ``(B, L)``:
         the loss is the mean over the labelled windows of all sequences
-        (:func:`flatten_sequences`).
+        (:func:`csbrain.engine.sequences.flatten_sequences`).
     y : torch.Tensor
         ``(B,)`` int class ids (multiclass, binary 0/1) or ``(B,)`` / ``(B, n_targets)`` floats.
     task : {"multiclass", "binary", "regression"}
@@ -240,14 +241,3 @@ def supervised_loss(out: torch.Tensor, y: torch.Tensor, task: str, *,
         raise ValueError(f"regression targets of shape {tuple(y.shape)} do not match outputs "
                          f"{tuple(out.shape)}")
     return F.mse_loss(out, y)
-
-
-def flatten_sequences(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sequence outputs ``(B, L, K)`` and labels ``(B, L)`` as the ``(N, K)`` outputs and
-    ``(N,)`` labels of their labelled windows (-1 or NaN marks an unlabelled one)."""
-    if y.shape != out.shape[:2]:
-        raise ValueError(f"sequence outputs of shape {tuple(out.shape)} need labels of shape "
-                         f"{tuple(out.shape[:2])}; got {tuple(y.shape)}")
-    out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-    known = torch.isfinite(y) if y.is_floating_point() else y >= 0
-    return out[known], y[known]

@@ -14,12 +14,8 @@ from csbrain.engine.corpus import grouped_batches
 from csbrain.engine.distributed import DistInfo, all_reduce_sum, unwrap
 from csbrain.engine.inference import predict_outputs
 from csbrain.engine.metrics import LOSS, compute_metrics, metric_mode, scores_from_outputs
-from csbrain.train.losses import (
-    flatten_sequences,
-    reconstruction_loss,
-    supervised_loss,
-    vicreg_loss,
-)
+from csbrain.engine.sequences import flatten_sequences
+from csbrain.train.losses import reconstruction_loss, supervised_loss, vicreg_loss
 from csbrain.train.masking import make_mask, sorted_target
 from csbrain.train.seeds import stream_seed
 
